@@ -1,0 +1,48 @@
+# newsevents workflow. Each target names one step; `make train` and `make test` set up
+# everything they need on a fresh machine (a virtual environment in .venv/).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 5000
+CHAMPION := models/champion/model.joblib
+
+.PHONY: help install data train test lint ui bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the package with its dev tools
+
+data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict + Parquet)
+	$(BIN)/newsevents data
+
+train: $(STAMP)  ## train every default experiment, log to MLflow, export the champion
+	$(BIN)/newsevents train
+
+$(CHAMPION): $(STAMP)
+	$(BIN)/newsevents train
+
+test: $(STAMP) $(CHAMPION)  ## lint, then run the whole test suite (trains a model first if none)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, not asserted)
+	$(BIN)/python benchmarks/train_time.py
+	$(BIN)/python benchmarks/predict_speed.py
+
+clean:  ## remove generated data, models and the MLflow store (keeps .venv)
+	rm -rf data/processed models/champion mlflow.db mlartifacts mlruns

@@ -1,0 +1,123 @@
+"""The ``newsevents`` command: a thin shell over the Python API, one sub-command per verb.
+
+Heavy modules (MLflow, datasets, the training stack) are imported inside the verbs that need
+them, so ``newsevents predict`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from newsevents import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE):
+        super().__init__(message)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- data
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="validate the annotations and build the dataset",
+                       description="Validate data/annotations/ against the label schema and the "
+                                   "corpus, then save the DatasetDict (and Parquet) under "
+                                   "data/processed/.")
+    p.set_defaults(func=_cmd_data)
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from newsevents import paths
+    from newsevents.dataset import build_dataset
+    from newsevents.labels import load_schema
+
+    dataset = build_dataset(load_schema())
+    for name, split in dataset.items():
+        print(f"{name}: {split.num_rows} sentences")
+    print(f"saved to {paths.PROCESSED / 'dataset'} (Parquet in {paths.PROCESSED / 'parquet'})")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- train
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train and evaluate experiments, log them to MLflow",
+                       description="Run experiment YAML files (default: every experiment in "
+                                   "experiments/ marked default: true), log each run to MLflow, "
+                                   "move the 'champion' alias if the best run beats it, and "
+                                   "export the champion to models/champion/.")
+    p.add_argument("configs", nargs="*", type=Path, help="experiment YAML files")
+    p.add_argument("--no-export", action="store_true",
+                   help="do not export the champion to models/champion/")
+    p.add_argument("--jobs", type=int, default=2, help="parallel fold workers (default 2)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from newsevents.config import default_configs, load_config
+    from newsevents.train import summary_table, train
+
+    configs = [load_config(p) for p in args.configs] if args.configs else default_configs()
+    if not configs:
+        raise UserError("no experiments to run (none given, none marked default in experiments/)")
+    results = train(configs, export=not args.no_export, n_jobs=args.jobs)
+    print(summary_table(results))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- main
+
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsevents", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in PARSERS:
+        add(sub)
+    return parser
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    # The modules that define these are light; importing them here costs milliseconds.
+    from newsevents.corpus import CorpusError
+    from newsevents.labels import SchemaError
+    from newsevents.predict import ModelError
+
+    errors: list[type[BaseException]] = [CorpusError, SchemaError, ModelError]
+    if "newsevents.config" in sys.modules:
+        errors.append(sys.modules["newsevents.config"].ConfigError)
+    if "newsevents.dataset" in sys.modules:
+        errors.append(sys.modules["newsevents.dataset"].AnnotationError)
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"newsevents {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"newsevents {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if not isinstance(exc, _known_errors()):
+            raise
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"newsevents {args.command}: error: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Honest evaluation: grouped CV, leave-one-story-out, thresholds, metrics, CIs, plots.
+
+Rules this module keeps:
+
+- only real corpus sentences are ever scored; authored sentences are added to training folds;
+- near-duplicate groups never straddle a split (see :mod:`newsevents.dataset`);
+- per-label decision thresholds are chosen on out-of-fold predictions of the *training* part of
+  each fold (an inner cross-validation), never on the fold being scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.metrics import precision_recall_fscore_support
+from sklearn.pipeline import Pipeline
+
+from newsevents.dataset import group_folds, multi_hot, story_folds
+from newsevents.labels import LabelSchema
+
+DEFAULT_THRESHOLD = 0.5
+
+
+# --------------------------------------------------------------------------- thresholds
+
+def choose_thresholds(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per label, the score cut that maximises F1 on out-of-fold predictions.
+
+    The cut sits halfway between the chosen score and the next lower one, so it does not sit
+    exactly on a training sentence's score. A label with no positives keeps 0.5.
+    """
+    thresholds = np.full(y_true.shape[1], DEFAULT_THRESHOLD)
+    for j in range(y_true.shape[1]):
+        y, s = y_true[:, j], scores[:, j]
+        if y.sum() == 0:
+            continue
+        order = np.argsort(-s, kind="stable")
+        tp = np.cumsum(y[order])
+        k = np.arange(1, len(s) + 1)
+        f1 = 2 * tp / (k + y.sum())
+        # Only cut between distinct scores.
+        distinct = np.r_[s[order][1:] < s[order][:-1], True]
+        best = int(np.argmax(np.where(distinct, f1, -1)))
+        upper = s[order][best]
+        lower = s[order][best + 1] if best + 1 < len(s) else 0.0
+        thresholds[j] = (upper + lower) / 2
+    return thresholds
+
+
+def oof_scores(pipeline: Pipeline, texts: list[str], y: np.ndarray, table: pd.DataFrame,
+               n_splits: int, seed: int) -> np.ndarray:
+    """Out-of-fold scores for every row of ``table`` (grouped folds)."""
+    scores = np.zeros(y.shape, dtype=np.float64)
+    for train, test in group_folds(table, n_splits, seed):
+        model = clone(pipeline).fit([texts[i] for i in train], y[train])
+        scores[test] = model.predict_proba([texts[i] for i in test])
+    return scores
+
+
+def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSchema,
+                        inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray]:
+    """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows."""
+    texts, y = list(table["text"]), multi_hot(table, schema)
+    thresholds = choose_thresholds(y, oof_scores(pipeline, texts, y, table, inner_folds, seed))
+    return clone(pipeline).fit(texts, y), thresholds
+
+
+# --------------------------------------------------------------------------- metrics
+
+def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Per-label precision/recall/F1/support plus micro and macro F1."""
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    out: dict[str, float] = {}
+    for j, name in enumerate(names):
+        out.update({f"precision_{name}": float(p[j]), f"recall_{name}": float(r[j]),
+                    f"f1_{name}": float(f[j]), f"support_{name}": float(s[j])})
+    micro = precision_recall_fscore_support(y_true, y_pred, average="micro", zero_division=0)
+    out["micro_f1"] = float(micro[2])
+    out["macro_f1"] = float(np.mean(f))
+    return out
+
+
+def _f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=float), where=denom > 0)
+
+
+def bootstrap_macro_f1(y_true: np.ndarray, preds: list[np.ndarray], groups: np.ndarray,
+                       n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of macro-F1 by resampling near-duplicate groups (cluster bootstrap).
+
+    Each resample's macro-F1 is averaged over the repeats in ``preds``.
+    """
+    if n_boot == 0:
+        return float("nan"), float("nan")
+    codes, group_index = np.unique(groups, return_inverse=True)
+    # Per group, per repeat, per label counts of tp/fp/fn; a resample is a weighted sum.
+    counts = []
+    for pred in preds:
+        per = []
+        for kind in ((pred == 1) & (y_true == 1), (pred == 1) & (y_true == 0),
+                     (pred == 0) & (y_true == 1)):
+            m = np.zeros((len(codes), y_true.shape[1]))
+            np.add.at(m, group_index, kind.astype(float))
+            per.append(m)
+        counts.append(per)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(codes), np.full(len(codes), 1 / len(codes)), size=n_boot)
+    stats = np.zeros(n_boot)
+    for tp, fp, fn in counts:
+        stats += _f1_from_counts(weights @ tp, weights @ fp, weights @ fn).mean(axis=1)
+    stats /= len(counts)
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+# --------------------------------------------------------------------------- cross-validation
+
+@dataclass
+class Evaluation:
+    """Everything one experiment's evaluation produced, on corpus sentences only."""
+
+    table: pd.DataFrame  # the scored corpus rows
+    y_true: np.ndarray
+    scores: list[np.ndarray]  # per repeat: out-of-fold scores
+    preds: list[np.ndarray]  # per repeat: thresholded predictions
+    metrics: dict[str, float] = field(default_factory=dict)
+    loso_scores: np.ndarray | None = None
+    loso_preds: np.ndarray | None = None
+    fold_sizes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _run_fold(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
+              test: np.ndarray, schema: LabelSchema, inner_folds: int, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    train_table = pd.concat([corpus.iloc[train], extra], ignore_index=True)
+    model, thresholds = fit_with_thresholds(pipeline, train_table, schema, inner_folds, seed)
+    scores = model.predict_proba(list(corpus["text"].iloc[test]))
+    return test, scores, (scores >= thresholds).astype(np.int8)
+
+
+def cross_validate(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame,
+                   schema: LabelSchema, folds: int, repeats: int, inner_folds: int, seed: int,
+                   n_boot: int = 1000, n_jobs: int = 1,
+                   progress: Callable[[int], None] | None = None) -> Evaluation:
+    """Repeated grouped K-fold on ``corpus`` plus leave-one-story-out.
+
+    ``extra`` rows (authored sentences) join every training fold and are never scored.
+    """
+    y = multi_hot(corpus, schema)
+    jobs = []
+    for r in range(repeats):
+        for train, test in group_folds(corpus, folds, seed + r):
+            jobs.append(("cv", r, train, test))
+    for story, train, test in story_folds(corpus):
+        jobs.append(("loso", story, train, test))
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_run_fold)(pipeline, corpus, extra, train, test, schema, inner_folds, seed)
+        for _, _, train, test in jobs)
+
+    scores = [np.zeros(y.shape) for _ in range(repeats)]
+    preds = [np.zeros(y.shape, dtype=np.int8) for _ in range(repeats)]
+    loso_scores, loso_preds = np.zeros(y.shape), np.zeros(y.shape, dtype=np.int8)
+    fold_sizes = []
+    for done, ((kind, key, train, _), (test, s, p)) in enumerate(
+            zip(jobs, results, strict=True), start=1):
+        if kind == "cv":
+            scores[key][test], preds[key][test] = s, p
+            fold_sizes.append((len(train), len(test)))
+        else:
+            loso_scores[test], loso_preds[test] = s, p
+        if progress:
+            progress(done)
+
+    names = schema.names
+    per_repeat = [label_metrics(y, p, names) for p in preds]
+    metrics = {k: float(np.mean([m[k] for m in per_repeat])) for k in per_repeat[0]}
+    groups = corpus["group_id"].to_numpy()
+    metrics["macro_f1_ci_low"], metrics["macro_f1_ci_high"] = bootstrap_macro_f1(
+        y, preds, groups, n_boot, seed)
+    metrics["macro_f1_std_repeats"] = float(np.std([m["macro_f1"] for m in per_repeat]))
+    loso = label_metrics(y, loso_preds, names)
+    metrics.update({f"loso_{k}": v for k, v in loso.items() if not k.startswith("support_")})
+    metrics["loso_macro_f1_ci_low"], metrics["loso_macro_f1_ci_high"] = bootstrap_macro_f1(
+        y, [loso_preds], groups, n_boot, seed)
+    return Evaluation(corpus.reset_index(drop=True), y, scores, preds, metrics,
+                      loso_scores, loso_preds, fold_sizes)
+
+
+def n_fold_jobs(folds: int, repeats: int, corpus: pd.DataFrame) -> int:
+    """How many fold fits :func:`cross_validate` runs (for progress bars)."""
+    return folds * repeats + corpus["story_id"].nunique()
+
+
+# --------------------------------------------------------------------------- reports and plots
+
+def misclassified(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
+    """Corpus sentences whose predicted labels differ from the truth (first repeat)."""
+    names = schema.names
+    pred, scores = evaluation.preds[0], evaluation.scores[0]
+    wrong = np.flatnonzero((pred != evaluation.y_true).any(axis=1))
+    table = evaluation.table
+    return pd.DataFrame({
+        "sentence_id": table["sentence_id"].iloc[wrong].to_numpy(),
+        "article_id": table["article_id"].iloc[wrong].to_numpy(),
+        "text": table["text"].iloc[wrong].to_numpy(),
+        "true_labels": [schema.format(schema.decode(evaluation.y_true[i])) for i in wrong],
+        "predicted_labels": [schema.format(schema.decode(pred[i])) for i in wrong],
+        **{f"score_{n}": np.round(scores[wrong, j], 4) for j, n in enumerate(names)},
+    })
+
+
+def oof_table(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
+    """All out-of-fold predictions, one row per corpus sentence and repeat (plus LOSO)."""
+    rows = []
+    runs = [(f"cv{r}", s, p) for r, (s, p) in enumerate(zip(evaluation.scores, evaluation.preds,
+                                                             strict=True))]
+    runs.append(("loso", evaluation.loso_scores, evaluation.loso_preds))
+    for run, scores, preds in runs:
+        frame = evaluation.table[["sentence_id", "article_id", "story_id", "group_id",
+                                  "text"]].copy()
+        frame.insert(0, "run", run)
+        frame["true_labels"] = [schema.format(schema.decode(r)) for r in evaluation.y_true]
+        frame["predicted_labels"] = [schema.format(schema.decode(r)) for r in preds]
+        for j, name in enumerate(schema.names):
+            frame[f"score_{name}"] = np.round(scores[:, j], 4)
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def classification_report_text(evaluation: Evaluation, schema: LabelSchema) -> str:
+    """sklearn's classification report for the first repeat and for leave-one-story-out."""
+    from sklearn.metrics import classification_report
+
+    parts = []
+    for title, pred in (("grouped CV (repeat 0)", evaluation.preds[0]),
+                        ("leave-one-story-out", evaluation.loso_preds)):
+        report = classification_report(evaluation.y_true, pred, target_names=schema.names,
+                                       zero_division=0)
+        parts.append(f"== {title}, corpus sentences only (n={len(evaluation.y_true)})\n{report}")
+    return "\n".join(parts)
+
+
+def plot_confusion(evaluation: Evaluation, schema: LabelSchema, title: str):  # -> Figure
+    """One 2×2 confusion matrix per label (first repeat of grouped CV)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    matrices = multilabel_confusion_matrix(evaluation.y_true, evaluation.preds[0])
+    fig, axes = plt.subplots(1, len(schema), figsize=(3.2 * len(schema), 3.4))
+    for ax, name, m in zip(np.atleast_1d(axes), schema.names, matrices, strict=True):
+        ax.imshow(m, cmap="Blues", vmin=0)
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(v), ha="center", va="center",
+                    color="white" if v > m.max() / 2 else "black", fontsize=12)
+        ax.set_xticks([0, 1], ["no", "yes"])
+        ax.set_yticks([0, 1], ["no", "yes"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name, fontsize=10)
+    fig.suptitle(f"{title}: confusion per label (grouped CV, corpus sentences)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pr_curves(evaluation: Evaluation, schema: LabelSchema, title: str):  # -> Figure
+    """Precision-recall curve per label from out-of-fold scores (mean over repeats)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    scores = np.mean(evaluation.scores, axis=0)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for j, name in enumerate(schema.names):
+        y = evaluation.y_true[:, j]
+        if y.sum() == 0:
+            continue
+        p, r, _ = precision_recall_curve(y, scores[:, j])
+        ap = average_precision_score(y, scores[:, j])
+        ax.step(r, p, where="post", label=f"{name} (AP {ap:.2f}, n={int(y.sum())})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{title}: out-of-fold precision-recall, corpus sentences", fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

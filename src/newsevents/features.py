@@ -1,0 +1,111 @@
+"""Text features and rule models that fitted pipelines contain.
+
+Fitted pipelines are pickled with these classes inside, so the predictor imports this module
+when it loads a model: it must stay light (numpy, scikit-learn base classes, model2vec).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+
+from newsevents import paths
+
+DEFAULT_EMBEDDINGS = paths.DATA / "embeddings" / "minilm-l6-static"
+
+
+def _as_list(texts: Iterable[str]) -> list[str]:
+    # A one-column DataFrame would iterate its column names; take the column instead.
+    if hasattr(texts, "columns"):
+        texts = texts.iloc[:, 0]
+    return [str(t) for t in texts]
+
+
+def _keyword_patterns(keywords: Sequence[Sequence[str]]) -> list[re.Pattern[str]]:
+    return [re.compile(r"\b(?:" + "|".join(re.escape(k) for k in sorted(ks, key=len,
+                                                                         reverse=True)) + ")",
+                       re.IGNORECASE) if ks else re.compile(r"(?!x)x") for ks in keywords]
+
+
+class LexiconFeatures(TransformerMixin, BaseEstimator):
+    """Count keyword-stem matches per label (one column per label).
+
+    Parameters
+    ----------
+    keywords : list of list of str
+        For each label, word-start stems such as ``"pledg"`` or phrases such as ``"phone call"``.
+
+    Examples
+    --------
+    >>> LexiconFeatures([["pledg"], ["accus"]]).fit_transform(["Japan pledged aid"]).tolist()
+    [[1.0, 0.0]]
+    """
+
+    def __init__(self, keywords: Sequence[Sequence[str]] = ()):
+        self.keywords = keywords
+
+    def fit(self, X: Iterable[str], y: object = None) -> LexiconFeatures:
+        self.patterns_ = _keyword_patterns(self.keywords)
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        texts = _as_list(X)
+        return np.array([[len(p.findall(t)) for p in self.patterns_] for t in texts],
+                        dtype=np.float64).reshape(len(texts), len(self.patterns_))
+
+    def __setstate__(self, state: dict) -> None:
+        # Compiled patterns are rebuilt rather than trusted from the pickle.
+        self.__dict__.update(state)
+        if "patterns_" in state:
+            self.patterns_ = _keyword_patterns(self.keywords)
+
+
+class LexiconClassifier(ClassifierMixin, BaseEstimator):
+    """A keyword baseline: a label's score rises with the number of its keywords in the text.
+
+    ``score = 1 - exp(-matches)``: 0 with no match, 0.63 with one, 0.86 with two.
+    Fitting learns nothing but the label count; it is a floor for the learned models.
+    """
+
+    def __init__(self, keywords: Sequence[Sequence[str]] = ()):
+        self.keywords = keywords
+
+    def fit(self, X: Iterable[str], y: np.ndarray) -> LexiconClassifier:
+        self.lexicon_ = LexiconFeatures(self.keywords).fit(X)
+        self.classes_ = np.arange(np.asarray(y).shape[1])
+        return self
+
+    def predict_proba(self, X: Iterable[str]) -> np.ndarray:
+        return 1.0 - np.exp(-self.lexicon_.transform(X))
+
+    def predict(self, X: Iterable[str]) -> np.ndarray:
+        return (self.predict_proba(X) >= 0.5).astype(int)
+
+
+class StaticEmbeddings(TransformerMixin, BaseEstimator):
+    """Sentence vectors from a model2vec static model distilled from all-MiniLM-L6-v2.
+
+    The model is read from ``model_dir`` at ``fit`` and pickled with the pipeline, so a fitted
+    pipeline is self-contained and never touches the network.
+    """
+
+    def __init__(self, model_dir: str | None = None):
+        self.model_dir = model_dir
+
+    def fit(self, X: Iterable[str], y: object = None) -> StaticEmbeddings:
+        from model2vec import StaticModel
+
+        directory = Path(self.model_dir) if self.model_dir else DEFAULT_EMBEDDINGS
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: embedding model not found "
+                                    "(see data/embeddings/README.md)")
+        self.model_ = StaticModel.from_pretrained(str(directory))
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        return np.asarray(self.model_.encode(_as_list(X), show_progress_bar=False),
+                          dtype=np.float32)

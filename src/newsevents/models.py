@@ -1,0 +1,90 @@
+"""Model families: turn an experiment's ``features`` and ``model`` sections into a pipeline.
+
+Every pipeline takes a list of sentences and exposes ``predict_proba`` returning an
+``(n_sentences, n_labels)`` array of per-label scores (one-vs-rest, multi-label).
+
+Examples
+--------
+>>> from newsevents.config import parse_config
+>>> from newsevents.labels import load_schema
+>>> cfg = parse_config({"name": "x", "features": [{"type": "tfidf_word"}],
+...                     "model": {"type": "logreg"}})
+>>> build_pipeline(cfg, load_schema()).steps[-1][0]
+'classifier'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import MaxAbsScaler
+from sklearn.svm import LinearSVC
+
+from newsevents.config import ExperimentConfig, FeatureConfig
+from newsevents.features import LexiconClassifier, LexiconFeatures, StaticEmbeddings
+from newsevents.labels import LabelSchema
+
+
+def _keywords(schema: LabelSchema) -> list[list[str]]:
+    return [list(label.keywords) for label in schema.labels]
+
+
+def _tfidf(params: dict[str, Any], analyzer: str, ngrams: tuple[int, int]) -> TfidfVectorizer:
+    options: dict[str, Any] = {"analyzer": analyzer, "ngram_range": ngrams,
+                               "sublinear_tf": True, "min_df": 1, "strip_accents": "unicode",
+                               "lowercase": True}
+    options.update(params)
+    options["ngram_range"] = tuple(options["ngram_range"])
+    return TfidfVectorizer(**options)
+
+
+def build_feature(feature: FeatureConfig, schema: LabelSchema) -> Any:
+    """One feature transformer (text in, matrix out)."""
+    if feature.type == "tfidf_word":
+        return _tfidf(feature.params, "word", (1, 2))
+    if feature.type == "tfidf_char":
+        return _tfidf(feature.params, "char_wb", (2, 5))
+    if feature.type == "lexicon":
+        # Counts are scaled so they sit beside TF-IDF weights without dominating them.
+        return Pipeline([("counts", LexiconFeatures(_keywords(schema))),
+                         ("scale", MaxAbsScaler())])
+    if feature.type == "embedding":
+        return StaticEmbeddings(**feature.params)
+    raise ValueError(f"unknown feature type {feature.type!r}")
+
+
+def build_estimator(kind: str, params: dict[str, Any], seed: int) -> Any:
+    """One binary estimator with ``predict_proba`` (wrapped one-vs-rest by the caller)."""
+    if kind == "prior":
+        return DummyClassifier(strategy="prior")
+    if kind == "logreg":
+        return LogisticRegression(**{"C": 4.0, "class_weight": "balanced", "max_iter": 2000,
+                                     "random_state": seed, **params})
+    if kind == "linearsvc":
+        svc = LinearSVC(**{"C": 0.5, "class_weight": "balanced", "random_state": seed, **params})
+        # Calibrated so that scores are probabilities, comparable across labels.
+        return CalibratedClassifierCV(svc, cv=3, method="sigmoid")
+    if kind == "complementnb":
+        return ComplementNB(**{"alpha": 0.3, **params})
+    if kind == "sgd":
+        return SGDClassifier(**{"loss": "modified_huber", "alpha": 1e-4, "class_weight": "balanced",
+                                "random_state": seed, **params})
+    raise ValueError(f"unknown model type {kind!r}")
+
+
+def build_pipeline(config: ExperimentConfig, schema: LabelSchema) -> Pipeline:
+    """The unfitted pipeline an experiment describes."""
+    if config.model.type == "lexicon":
+        return Pipeline([("classifier", LexiconClassifier(_keywords(schema)))])
+    features = list(config.features) or [FeatureConfig("lexicon")]
+    union = FeatureUnion([(f"{f.type}_{i}", build_feature(f, schema))
+                          for i, f in enumerate(features)])
+    estimator = build_estimator(config.model.type, config.model.params, config.seed)
+    return Pipeline([("features", union), ("classifier", OneVsRestClassifier(estimator))])

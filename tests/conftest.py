@@ -1,0 +1,51 @@
+"""Shared fixtures: the label schema, the shipped annotations and a small fitted model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_blas():
+    # Small linear models fit ~100x slower with threaded BLAS on this kind of machine.
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def schema():
+    from newsevents.labels import load_schema
+
+    return load_schema()
+
+
+@pytest.fixture(scope="session")
+def table(schema):
+    """All shipped annotations, validated, with story and group ids."""
+    from newsevents.dataset import load_table
+
+    return load_table(schema)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, schema, table):
+    """A TF-IDF + logistic-regression model fitted on the shipped annotations (no MLflow)."""
+    from newsevents.config import parse_config
+    from newsevents.dataset import multi_hot
+    from newsevents.models import build_pipeline
+    from newsevents.predict import save_model_dir
+
+    config = parse_config({"name": "tiny", "features": [{"type": "tfidf_word"}],
+                           "model": {"type": "logreg"}})
+    pipeline = build_pipeline(config, schema).fit(list(table["text"]), multi_hot(table, schema))
+    return save_model_dir(tmp_path_factory.mktemp("model") / "tiny", pipeline, schema.names,
+                          [0.5] * len(schema), experiment="tiny")
