@@ -73,9 +73,85 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- annotate
+
+def _add_annotate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="label the sentences the model is least sure about",
+                       description="Split new articles, drop sentences already labeled, rank the "
+                                   "rest by the model's uncertainty and label them on a terminal "
+                                   "screen, or through a spreadsheet with --export/--import. "
+                                   "Every decision is saved at once to "
+                                   "data/annotations/annotated.csv; `make train` picks it up.")
+    p.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                   help="article files or directories (.txt, .html, .jsonl, .csv)")
+    p.add_argument("--model", metavar="DIR",
+                   help="model directory or models:/ URI (default models/champion)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="queue at most N sentences (default: all, up to 1000)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--export", type=Path, metavar="FILE.csv",
+                      help="write the queue with suggested labels to a new CSV to fill in")
+    mode.add_argument("--import", dest="import_file", type=Path, metavar="FILE.csv",
+                      help="validate a filled-in CSV and merge it into the annotations")
+    p.add_argument("--annotations", type=Path, metavar="FILE",
+                   help="where labels are saved (default data/annotations/annotated.csv)")
+    p.set_defaults(func=_cmd_annotate)
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    from newsevents import annotate, paths
+    from newsevents.labels import load_schema
+    from newsevents.predict import Predictor
+
+    schema = load_schema()
+    store = annotate.AnnotationStore(args.annotations or paths.ANNOTATED, schema)
+    if args.import_file is not None:
+        if args.inputs:
+            raise UserError("--import takes no INPUT", EXIT_USAGE)
+        n = annotate.import_annotations(args.import_file, store, schema)
+        print(f"imported {n} labeled sentences from {args.import_file} into {store.path}")
+        return EXIT_OK
+    if not args.inputs:
+        raise UserError("give at least one INPUT file or directory (or --import FILE.csv)",
+                        EXIT_USAGE)
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1", EXIT_USAGE)
+    if args.export is None and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the labeling screen needs a terminal; use --export FILE.csv to label "
+                        "in a spreadsheet", EXIT_USAGE)
+    if args.export is not None and args.export.exists():
+        raise UserError(f"{args.export} already exists; give a new file name")
+    predictor = Predictor.load(args.model)
+    queue = annotate.build_queue(args.inputs, predictor, schema,
+                                 annotate.already_labeled(store, schema), args.limit)
+    for problem in queue.errors:
+        print(f"newsevents annotate: warning: {problem}", file=sys.stderr)
+    if queue.n_sentences == 0:
+        raise UserError("no sentences found in the inputs")
+    print(queue.summary())
+    if not queue.items:
+        return EXIT_OK
+    if args.export is not None:
+        n = annotate.export_queue(queue, args.export, schema)
+        print(f"wrote {n} sentences to {args.export}; fix the labels column, delete rows you "
+              f"do not want to label, then: newsevents annotate --import {args.export}")
+        return EXIT_OK
+    try:
+        from newsevents.annotate_tui import run_screen
+    except ImportError as exc:  # no curses (Windows without windows-curses)
+        raise UserError(f"the labeling screen needs curses ({exc}); use --export FILE.csv"
+                        ) from None
+    session = annotate.Session(queue.items, store, schema)
+    interrupted = run_screen(session)
+    print(f"{session.n_accepted} sentences labeled, {session.n_skipped} skipped, saved in "
+          f"{session.store.path}; `make train` will use them")
+    return 130 if interrupted else EXIT_OK
+
+
 # --------------------------------------------------------------------------- main
 
-PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train]
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train,
+                                                                 _add_annotate]
 
 
 def build_parser() -> argparse.ArgumentParser:

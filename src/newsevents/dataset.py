@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -226,8 +227,14 @@ def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
 
 def load_table(schema: LabelSchema, seed: Path = paths.SEED_ANNOTATIONS,
                authored: Path | None = paths.AUTHORED_ANNOTATIONS,
+               annotated: Path | None = paths.ANNOTATED,
                manifest: Path = paths.MANIFEST) -> pd.DataFrame:
-    """All validated annotations with story and group ids, one row per sentence."""
+    """All validated annotations with story and group ids, one row per sentence.
+
+    ``seed`` must cover every sentence of the bundled corpus; ``annotated`` (sentences of new
+    articles labeled with ``newsevents annotate``) joins the scored corpus split, each article
+    its own story; ``authored`` sentences are training-only.
+    """
     corpus = load_corpus_index(manifest)
     frames = [load_annotations(seed, schema, corpus, CORPUS)]
     missing = sorted(set(corpus.sentences) - set(frames[0]["sentence_id"]))
@@ -235,6 +242,10 @@ def load_table(schema: LabelSchema, seed: Path = paths.SEED_ANNOTATIONS,
         raise AnnotationError([f"{seed}: corpus sentence {sid} ({corpus.sentences[sid][1][:60]!r}) "
                                "has no annotation" for sid in missing])
     frames[0]["story_id"] = [corpus.stories.get(a, a) for a in frames[0]["article_id"]]
+    if annotated is not None and annotated.exists():
+        new = load_annotations(annotated, schema, None, CORPUS)
+        new["story_id"] = new["article_id"]
+        frames.append(new)
     if authored is not None and authored.exists():
         extra = load_annotations(authored, schema, None, AUTHORED)
         extra["article_id"] = AUTHORED
@@ -243,7 +254,7 @@ def load_table(schema: LabelSchema, seed: Path = paths.SEED_ANNOTATIONS,
     table = pd.concat(frames, ignore_index=True)
     clash = table["sentence_id"].duplicated(keep=False)
     if clash.any():
-        raise AnnotationError([f"{authored}: sentence {sid} is also in {seed}"
+        raise AnnotationError([f"{paths.ANNOTATIONS}: sentence {sid} is annotated in two files"
                                for sid in table.loc[clash, "sentence_id"].unique()])
     table["group_id"] = near_duplicate_groups(list(table["sentence_id"]), list(table["text"]))
     return table
@@ -268,6 +279,42 @@ def load_labeled_file(path: str | Path, schema: LabelSchema) -> pd.DataFrame:
     table["story_id"] = [s or a or g for s, a, g in zip(
         list(stories), list(table["article_id"]), list(table["group_id"]), strict=True)]
     return table
+
+
+def load_external(schema: LabelSchema, labels: Path = paths.EXTERNAL_ANNOTATIONS /
+                  "un-general-debate.csv", corpus: Path = paths.UN_DEBATE) -> pd.DataFrame | None:
+    """Real sentences from the UN General Debate corpus, labeled by sentence id only.
+
+    The labels file holds ids and labels, never text: the text stays in ``shared/`` and is
+    re-split here, so the ids must still match. Returns ``None`` when the corpus is absent.
+    Speeches, not news: a second, independent check on sentences from other regions and years.
+    """
+    if not corpus.exists() or not labels.exists():
+        return None
+    import gzip
+
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    wanted = set(frame["speech_id"])
+    texts: dict[str, str] = {}
+    with gzip.open(corpus, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            # Parse only the speeches we need: most of the 27 MB is skipped unread.
+            match = re.match(r'\{"id": "([^"]+)"', line)
+            if match and match.group(1) not in wanted:
+                continue
+            record = json.loads(line)
+            if record["id"] in wanted:
+                for sent in split_article(record["text"], record["id"]):
+                    texts.setdefault(sent.id, sent.text)
+    missing = [f"{labels}:{i + 2}: sentence {sid} not found in {corpus.name} (splitter changed?)"
+               for i, sid in enumerate(frame["sentence_id"]) if sid not in texts]
+    if missing:
+        raise AnnotationError(missing)
+    return pd.DataFrame({
+        "sentence_id": frame["sentence_id"], "article_id": frame["speech_id"],
+        "text": [texts[sid] for sid in frame["sentence_id"]],
+        "labels": [schema.parse(cell) for cell in frame["labels"]],
+    })
 
 
 def multi_hot(table: pd.DataFrame, schema: LabelSchema) -> np.ndarray:

@@ -21,9 +21,15 @@ MANIFEST = RAW / "manifest.csv"
 ANNOTATIONS = DATA / "annotations"
 SEED_ANNOTATIONS = ANNOTATIONS / "seed.csv"
 AUTHORED_ANNOTATIONS = ANNOTATIONS / "authored.csv"
+# Sentences of new articles labeled with `newsevents annotate` (real news, scored like seed).
+ANNOTATED = ANNOTATIONS / "annotated.csv"
 PROCESSED = DATA / "processed"
 DEFAULT_SCHEMA = DATA / "labels.yaml"
+EXTERNAL_ANNOTATIONS = ANNOTATIONS / "external"
 EXPERIMENTS = ROOT / "experiments"
 MODELS = ROOT / "models"
 CHAMPION_DIR = MODELS / "champion"
 REPORTS = ROOT / "reports"
+# Material beside the checkout that is read when present and never copied into the project.
+SHARED = Path(os.environ.get("NEWSEVENTS_SHARED", ROOT.parent / "shared")).resolve()
+UN_DEBATE = SHARED / "corpus" / "un-general-debate" / "un-general-debate-2014-2024.jsonl.gz"

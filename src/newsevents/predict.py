@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from newsevents import paths
-from newsevents.corpus import split_article
+from newsevents.corpus import Sentence, split_article
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -80,17 +80,24 @@ class Predictor:
     """A fitted pipeline plus its per-label thresholds."""
 
     def __init__(self, pipeline: Any, labels: Sequence[str], thresholds: Sequence[float],
-                 metadata: dict[str, Any] | None = None):
+                 metadata: dict[str, Any] | None = None, directory: Path | None = None):
         if len(labels) != len(thresholds):
             raise ModelError(f"{len(labels)} labels but {len(thresholds)} thresholds")
         self.pipeline = pipeline
         self.labels = list(labels)
         self.thresholds = np.asarray(thresholds, dtype=float)
         self.metadata = metadata or {}
+        # Where the model was loaded from: worker processes re-load it from here.
+        self.directory = directory
 
     @classmethod
     def load(cls, location: str | Path | None = None) -> Predictor:
-        """Load from a model directory (default ``models/champion``) or a ``models:/`` URI."""
+        """Load from a model directory (default ``models/champion``) or a ``models:/`` URI.
+
+        Raises :class:`ModelError` (one line, naming the file) for a missing directory, bad
+        metadata, a ``model.joblib`` whose sha256 differs from the metadata, or a model whose
+        scores do not match the metadata's labels.
+        """
         if location is None:
             location = paths.CHAMPION_DIR
         if str(location).startswith(("models:/", "runs:/")):
@@ -98,27 +105,40 @@ class Predictor:
         directory = Path(location)
         model_file, meta_file = directory / MODEL_FILE, directory / METADATA_FILE
         if not model_file.is_file() or not meta_file.is_file():
-            hint = " (run `make train` to create one)" if directory == paths.CHAMPION_DIR else ""
+            hint = (" (run `make train` to create one)"
+                    if directory.resolve() == paths.CHAMPION_DIR.resolve()
+                    else " (`make train` exports one to models/champion)")
             raise ModelError(f"{directory}: no model found: expected {MODEL_FILE} and "
                              f"{METADATA_FILE}{hint}")
-        try:
-            metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-            expected = metadata["sha256"]
-            labels, thresholds = metadata["labels"], metadata["thresholds"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{meta_file}: unreadable model metadata ({exc})") from None
+        metadata, labels, thresholds = _read_metadata(meta_file)
         actual = file_sha256(model_file)
-        if actual != expected:
+        if actual != metadata["sha256"]:
             raise ModelError(f"{model_file}: sha256 {actual[:12]}… does not match the metadata "
-                             f"({str(expected)[:12]}…); refusing to load a modified model file")
-        import joblib
+                             f"({str(metadata['sha256'])[:12]}…); refusing to load a modified "
+                             "model file")
+        import joblib  # here, not at module level: only loading a model needs it
 
         try:
             pipeline = joblib.load(model_file)
         except Exception as exc:
             raise ModelError(f"{model_file}: cannot load model ({type(exc).__name__}: "
                              f"{exc})") from None
-        return cls(pipeline, labels, thresholds, metadata)
+        predictor = cls(pipeline, labels, thresholds, metadata, directory)
+        predictor._check_outputs(model_file)
+        return predictor
+
+    def _check_outputs(self, model_file: Path) -> None:
+        """Fail at load, not mid-batch, when the model does not score the metadata's labels."""
+        try:
+            shape = np.shape(self.pipeline.predict_proba(["A probe sentence."]))
+        except Exception as exc:
+            raise ModelError(f"{model_file}: model cannot predict ({type(exc).__name__}: "
+                             f"{exc})") from None
+        if shape != (1, len(self.labels)):
+            width = shape[1] if len(shape) == 2 else shape
+            raise ModelError(f"{model_file}: model gives {width} scores per sentence but "
+                             f"{METADATA_FILE} lists {len(self.labels)} labels "
+                             f"({', '.join(self.labels)}); model and metadata do not match")
 
     def scores(self, sentences: Sequence[str]) -> np.ndarray:
         """The ``(n, n_labels)`` score matrix."""
@@ -138,16 +158,43 @@ class Predictor:
                            {n: round(float(s), 4) for n, s in zip(self.labels, row, strict=True)})
                 for text, row, row_on in zip(sentences, scores, on, strict=True)]
 
-    def label_article(self, text: str, article_id: str = "") -> list[LabeledSentence]:
-        """Clean and split an article as training did, then label every sentence."""
-        sentences = split_article(text, article_id)
+    def label_sentences(self, sentences: Sequence[Sentence]) -> list[LabeledSentence]:
+        """Label already-split sentences (one model call for all of them)."""
         predictions = self.predict([s.text for s in sentences])
         return [LabeledSentence(p.text, p.labels, p.scores, s.article_id, s.index, s.id)
                 for s, p in zip(sentences, predictions, strict=True)]
+
+    def label_article(self, text: str, article_id: str = "") -> list[LabeledSentence]:
+        """Clean and split an article as training did, then label every sentence."""
+        return self.label_sentences(split_article(text, article_id))
+
+
+def _read_metadata(meta_file: Path) -> tuple[dict[str, Any], list[str], list[float]]:
+    """The metadata, its labels and thresholds, checked for the types the predictor relies on."""
+    try:
+        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
+        labels, thresholds = metadata["labels"], metadata["thresholds"]
+        if not isinstance(metadata["sha256"], str):
+            raise TypeError("sha256 is not a string")
+        if not isinstance(labels, list) or not labels or not all(isinstance(n, str)
+                                                                  for n in labels):
+            raise TypeError("labels must be a non-empty list of names")
+        thresholds = [float(t) for t in thresholds]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{meta_file}: unreadable model metadata ({type(exc).__name__}: "
+                         f"{exc})") from None
+    if len(labels) != len(thresholds):
+        raise ModelError(f"{meta_file}: {len(labels)} labels but {len(thresholds)} thresholds")
+    return metadata, labels, thresholds
 
 
 def _download_mlflow_model(uri: str) -> Path:
     """Fetch the model directory behind a registered MLflow model (imports MLflow)."""
     from newsevents.tracking import download_model_dir
 
-    return download_model_dir(uri)
+    try:
+        return download_model_dir(uri)
+    except Exception as exc:  # MLflow raises many types; the user needs one line, not a trace
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise ModelError(f"{uri}: cannot fetch the model from MLflow ({type(exc).__name__}: "
+                         f"{first_line})") from None

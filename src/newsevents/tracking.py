@@ -7,10 +7,12 @@ embedded SQLite store in the project (``mlflow.db``, artifacts in ``mlartifacts/
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
 from newsevents import paths
+
+# MLflow 3 advises type hints on PythonModel.predict when the class is defined; we validate
+# inputs ourselves (DataFrame with a `text` column or a list of strings).
+warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
 
 EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
@@ -37,6 +43,10 @@ def tracking_uri() -> str:
 
 def setup(experiment: str = EXPERIMENT) -> MlflowClient:
     """Point MLflow at the store and make sure the experiment exists."""
+    # MLflow's own progress bars and advice drown the training output; our lines say enough.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -74,7 +84,8 @@ class NewsEventsModel(PythonModel):
 
         self.predictor = Predictor.load(context.artifacts["model_dir"])
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> pd.DataFrame:
+    # No type hints here: MLflow 3 would read them as an input schema and warn.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         if isinstance(model_input, pd.DataFrame):
             column = "text" if "text" in model_input.columns else model_input.columns[0]
             texts = model_input[column].astype(str).tolist()

@@ -1,0 +1,136 @@
+"""Training end to end on a small label set of our own, against a temporary MLflow store."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import yaml
+
+# A small label set of our own: four "stories" of varied sentences.
+STORIES = {
+    "cup": [
+        ("Lions beat Eagles 3-1 in the cup final on Saturday.", "sports"),
+        ("The striker scored twice before half time.", "sports"),
+        ("Fans crowded the stadium hours before kick-off.", "sports"),
+        ("Heavy rain made the pitch slippery during the second half.", "sports;weather"),
+        ("The club's shares rose after the quarterly report.", ""),
+        ("A cold front will bring snow to the northern valleys tonight.", "weather"),
+        ("The mayor opened a new library in the old town.", ""),
+        ("Coach Ramos praised his defenders after the victory.", "sports"),
+        ("Forecasters warned of gale-force winds along the coast.", "weather"),
+    ],
+    "storm": [
+        ("A tropical storm flooded roads across the delta.", "weather"),
+        ("Temperatures dropped below freezing for the first time this autumn.", "weather"),
+        ("The marathon was postponed because of thunderstorms.", "sports;weather"),
+        ("Parliament approved the budget after a long debate.", ""),
+        ("Hail damaged vineyards in the south on Tuesday.", "weather"),
+        ("The tennis champion withdrew with a wrist injury.", "sports"),
+        ("Local bakeries raised bread prices again.", ""),
+        ("A heatwave pushed the thermometer past 40 degrees.", "weather"),
+        ("The cycling team won the mountain stage.", "sports"),
+    ],
+    "league": [
+        ("Rovers clinched the league title with two games to spare.", "sports"),
+        ("Dense fog grounded flights at the regional airport.", "weather"),
+        ("The goalkeeper saved a penalty in stoppage time.", "sports"),
+        ("The city council voted to extend the tram line.", ""),
+        ("Drizzle and mist are expected through the weekend.", "weather"),
+        ("The derby ended goalless in freezing sleet.", "sports;weather"),
+        ("A new museum of maps opened downtown.", ""),
+        ("The relay squad broke the national record.", "sports"),
+        ("Monsoon rains arrived two weeks early this year.", "weather"),
+    ],
+    "open": [
+        ("The golfer sank a long putt to win the open.", "sports"),
+        ("Strong gusts toppled trees in the park overnight.", "weather"),
+        ("The sailing regatta was cancelled as winds reached storm force.", "sports;weather"),
+        ("The central bank kept interest rates unchanged.", ""),
+        ("Sunshine and mild temperatures will return by Thursday.", "weather"),
+        ("The boxer retained his title on points.", "sports"),
+        ("Farmers protested against new import rules.", ""),
+        ("The swimmer set a world record in the final.", "sports"),
+        ("Snowdrifts blocked the mountain pass for three days.", "weather"),
+    ],
+}
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A label schema, a labeled CSV (four stories), two configs and an MLflow store."""
+    (tmp_path / "labels.yaml").write_text(yaml.safe_dump({"labels": [
+        {"name": "sports", "definition": "sport", "keywords": [
+            "match", "cup", "won", "win", "scor", "team", "champion", "title", "record", "goal",
+            "stadium", "coach", "final", "derby", "regatta", "marathon", "striker"]},
+        {"name": "weather", "definition": "weather", "keywords": [
+            "rain", "snow", "storm", "wind", "gust", "temperature", "fog", "heat", "hail",
+            "sleet", "sun", "monsoon", "mist", "drizzle", "freez", "forecast"]}]}))
+    rows = [{"text": text, "labels": labels, "story_id": story}
+            for story, items in STORIES.items() for text, labels in items]
+    with (tmp_path / "labeled.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "labels", "story_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    common = {"seed": 5, "data": {"source": str(tmp_path / "labeled.csv"),
+                                  "schema": str(tmp_path / "labels.yaml"), "authored": False},
+              "evaluation": {"folds": 3, "repeats": 2, "bootstrap": 200, "inner_folds": 2}}
+    for name, model, features in (("good", {"type": "logreg"},
+                                   [{"type": "tfidf_word"}, {"type": "lexicon"}]),
+                                  ("floor", {"type": "prior"}, [])):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(
+            {"name": name, "model": model, "features": features, **common}))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # a server-style URI puts artifacts under ./mlruns
+    return tmp_path
+
+
+def test_train_logs_registers_promotes_and_exports(project):
+    from mlflow.tracking import MlflowClient
+
+    from newsevents import tracking
+    from newsevents.config import load_config
+    from newsevents.predict import Predictor
+    from newsevents.train import train
+
+    [good] = train([load_config(project / "good.yaml")], export=False)
+    assert good.promoted and good.version == "1"
+    assert good.metrics["macro_f1"] > 0.8
+    assert good.metrics["macro_f1_ci_low"] <= good.metrics["macro_f1"] <= good.metrics[
+        "macro_f1_ci_high"]
+
+    client = MlflowClient()
+    run = client.get_run(good.run_id)
+    assert {"f1_sports", "f1_weather", "macro_f1", "micro_f1", "loso_macro_f1",
+            "macro_f1_ci_low", "cv_seconds"} <= set(run.data.metrics)
+    assert run.data.params["model.type"] == "logreg"
+    assert {"git_commit", "data_digest", "schema_digest"} <= set(run.data.tags)
+    assert run.inputs.dataset_inputs, "dataset not logged as a run input"
+    artifacts = {a.path for a in client.list_artifacts(good.run_id)}
+    assert {"confusion_matrices.png", "pr_curves.png", "classification_report.txt",
+            "misclassified.csv", "oof_predictions.csv"} <= artifacts
+    assert tracking.champion()[0] == "1"
+
+    # A worse model is registered but the alias stays.
+    [floor] = train([load_config(project / "floor.yaml")], export=False)
+    assert floor.version == "2" and not floor.promoted
+    assert floor.metrics["loso_macro_f1"] < good.metrics["loso_macro_f1"] - 0.1
+    assert str(client.get_model_version_by_alias("newsevents", "champion").version) == "1"
+    assert "champion stays at version 1" in floor.message
+
+    exported = tracking.export_champion(project / "models" / "champion")
+    predictor = Predictor.load(exported)
+    assert predictor.labels == ["sports", "weather"]
+    [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])
+    assert "weather" in rain.labels
+
+
+def test_same_config_gives_identical_metrics(project):
+    from newsevents.config import load_config
+    from newsevents.train import train
+
+    config = load_config(project / "good.yaml")
+    first, second = train([config, config], export=False)
+    timing = {"cv_seconds", "final_fit_seconds"}
+    assert {k: v for k, v in first.metrics.items() if k not in timing} == {
+        k: v for k, v in second.metrics.items() if k not in timing}

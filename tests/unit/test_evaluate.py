@@ -1,0 +1,40 @@
+"""Thresholds, metrics and confidence intervals on small known inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from newsevents.evaluate import bootstrap_macro_f1, choose_thresholds, label_metrics
+
+
+def test_thresholds_maximise_f1_between_scores():
+    y = np.array([[1], [1], [0], [0], [1]])
+    s = np.array([[0.9], [0.6], [0.55], [0.2], [0.1]])
+    [t] = choose_thresholds(y, s)
+    assert 0.2 < t < 0.55 or 0.55 < t < 0.6
+    pred = (s >= t).astype(int)
+    f1 = label_metrics(y, pred, ["a"])["f1_a"]
+    best = max(label_metrics(y, (s >= c).astype(int), ["a"])["f1_a"] for c in s.ravel())
+    assert f1 == best
+
+
+def test_label_without_positives_keeps_default_threshold():
+    assert choose_thresholds(np.zeros((3, 1)), np.array([[0.1], [0.7], [0.3]]))[0] == 0.5
+
+
+def test_label_metrics_micro_and_macro():
+    y = np.array([[1, 0], [0, 1], [1, 1]])
+    p = np.array([[1, 0], [0, 0], [1, 1]])
+    m = label_metrics(y, p, ["a", "b"])
+    assert m["f1_a"] == 1.0 and round(m["f1_b"], 3) == 0.667
+    assert round(m["macro_f1"], 3) == 0.833 and round(m["micro_f1"], 3) == 0.857  # tp 3, fp 0, fn 1
+
+
+def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(200, 3))
+    p = np.where(rng.random((200, 3)) < 0.8, y, 1 - y)
+    groups = np.arange(200) // 2
+    low, high = bootstrap_macro_f1(y, [p], groups, 500, seed=1)
+    assert low < label_metrics(y, p, ["a", "b", "c"])["macro_f1"] < high
+    assert (low, high) == bootstrap_macro_f1(y, [p], groups, 500, seed=1)
