@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,14 @@ class LexiconClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X) >= 0.5).astype(int)
 
 
+@cache
+def _static_model(directory: str):  # -> model2vec.StaticModel
+    # Cross-validation fits this transformer dozens of times: load the weights once.
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(directory)
+
+
 class StaticEmbeddings(TransformerMixin, BaseEstimator):
     """Sentence vectors from a model2vec static model distilled from all-MiniLM-L6-v2.
 
@@ -97,13 +106,11 @@ class StaticEmbeddings(TransformerMixin, BaseEstimator):
         self.model_dir = model_dir
 
     def fit(self, X: Iterable[str], y: object = None) -> StaticEmbeddings:
-        from model2vec import StaticModel
-
         directory = Path(self.model_dir) if self.model_dir else DEFAULT_EMBEDDINGS
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory}: embedding model not found "
                                     "(see data/embeddings/README.md)")
-        self.model_ = StaticModel.from_pretrained(str(directory))
+        self.model_ = _static_model(str(directory.resolve()))
         return self
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
