@@ -26,6 +26,7 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -98,11 +99,18 @@ def read_articles(inputs: Iterable[str | Path], errors: list[str]) -> list[list[
     return articles
 
 
-def _in_context(article: list[Sentence]) -> Iterable[tuple[Sentence, str, str, str]]:
+class _InContext(NamedTuple):
+    sentence: Sentence
+    headline: str
+    previous: str
+    next: str
+
+
+def _in_context(article: list[Sentence]) -> Iterable[_InContext]:
     """Each sentence with the article's headline and its previous and next sentences."""
     for i, sent in enumerate(article):
-        yield (sent, article[0].text if i else "", article[i - 1].text if i else "",
-               article[i + 1].text if i + 1 < len(article) else "")
+        yield _InContext(sent, article[0].text if i else "", article[i - 1].text if i else "",
+                         article[i + 1].text if i + 1 < len(article) else "")
 
 
 def uncertainty(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -134,7 +142,7 @@ def _diverse(order: Sequence[int], ids: Sequence[str], texts: Sequence[str],
     """
     pool = min(len(order), max(2 * want, 50))
     while True:
-        head = list(order[:pool])
+        head = order[:pool]
         groups = near_duplicate_groups([ids[i] for i in head], [texts[i] for i in head])
         kept: list[int] = []
         seen: set[str] = set()
@@ -157,12 +165,12 @@ def build_queue(inputs: Iterable[str | Path], predictor: Predictor, schema: Labe
     errors: list[str] = []
     articles = read_articles(inputs, errors)
     queue = Queue([], n_articles=len(articles), errors=errors)
-    candidates: list[tuple[Sentence, str, str, str]] = []
+    candidates: list[_InContext] = []
     seen: set[str] = set()
     for article in articles:
         for entry in _in_context(article):
             queue.n_sentences += 1
-            sid = entry[0].id
+            sid = entry.sentence.id
             if sid in labeled:
                 queue.n_labeled += 1
             elif sid not in seen:  # the same sentence in two articles is shown once
@@ -170,18 +178,18 @@ def build_queue(inputs: Iterable[str | Path], predictor: Predictor, schema: Labe
                 candidates.append(entry)
     if not candidates:
         return queue
-    predictions = predictor.predict([c[0].text for c in candidates])
+    texts = [c.sentence.text for c in candidates]
+    predictions = predictor.predict(texts)
     scores = np.array([[p.scores[n] for n in predictor.labels] for p in predictions])
     doubt = uncertainty(scores, predictor.thresholds)
     order = np.argsort(-doubt, kind="stable")  # ties keep reading order
     want = min(MAX_QUEUE if limit is None else limit, len(candidates))
     kept, queue.n_near_duplicates = _diverse(
-        order, [c[0].id for c in candidates], [c[0].text for c in candidates], want)
+        list(order), [c.sentence.id for c in candidates], texts, want)
     for i in kept:
-        sent, headline, previous, following = candidates[i]
         suggested = tuple(n for n in schema.names if n in predictions[i].labels)
-        queue.items.append(QueueItem(sent, headline, previous, following, predictions[i].scores,
-                                     suggested, round(float(doubt[i]), 4)))
+        queue.items.append(QueueItem(*candidates[i], predictions[i].scores, suggested,
+                                     round(float(doubt[i]), 4)))
     return queue
 
 
@@ -216,6 +224,7 @@ class AnnotationStore:
         if self.path.exists():  # an invalid file stops here, before anything overwrites it
             for row in load_annotations(self.path, schema).to_dict("records"):
                 self._rows[str(row["sentence_id"])] = {c: row[c] for c in ANNOTATION_COLUMNS}
+        self._stamp = self._disk_stamp()
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -256,17 +265,33 @@ class AnnotationStore:
             self._rows = before  # memory keeps matching the file that is on disk
             raise
 
+    def _disk_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Rewriting the whole file would silently drop rows another session (or a spreadsheet)
+        # saved since we read it: refuse instead.
+        if self._disk_stamp() != self._stamp:
+            raise AnnotationError([f"{self.path}: changed by another program since it was read; "
+                                   "not overwriting it (start annotate again to continue)"])
         frame = pd.DataFrame(list(self._rows.values()), columns=ANNOTATION_COLUMNS)
         # write_annotations is atomic but does not fsync: write next to the file, flush that to
         # disk, then rename it over the file and flush the directory, so even a power cut
         # leaves a whole file.
         staged = self.path.with_name(self.path.name + ".tmp")
-        write_annotations(frame, staged, self.schema)
-        _fsync_path(staged)
-        os.replace(staged, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_annotations(frame, staged, self.schema)
+            _fsync_path(staged)
+            os.replace(staged, self.path)
+        except OSError as exc:
+            raise AnnotationError([f"{self.path}: cannot write ({exc.strerror or exc})"]) from None
         _fsync_path(self.path.parent)
+        self._stamp = self._disk_stamp()
 
 
 def labeled_elsewhere(schema: LabelSchema,

@@ -363,12 +363,19 @@ def build_dataset(schema: LabelSchema, out_dir: Path = paths.PROCESSED / "datase
 
 # --------------------------------------------------------------------------- folds
 
-def group_folds(table: pd.DataFrame, n_splits: int, seed: int
+def group_folds(table: pd.DataFrame, n_splits: int, seed: int, stratify: bool = True
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stratified K folds over ``table`` rows that never split a near-duplicate group."""
-    from sklearn.model_selection import StratifiedGroupKFold
+    """K folds over ``table`` rows that never split a near-duplicate group.
 
-    # Stratify on each row's rarest label, so that rare labels spread over the folds.
+    ``stratify`` spreads each row's rarest label over the folds (StratifiedGroupKFold); its
+    greedy search is slow on thousands of groups, so large inner splits turn it off.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    if not stratify:
+        folds = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        yield from folds.split(np.zeros(len(table)), groups=table["group_id"])
+        return
     counts = pd.Series([n for ls in table["labels"] for n in ls]).value_counts()
     strata = [min(ls, key=lambda n: counts[n]) if ls else "none" for ls in table["labels"]]
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

@@ -54,9 +54,9 @@ def choose_thresholds(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def oof_scores(pipeline: Pipeline, texts: list[str], y: np.ndarray, table: pd.DataFrame,
                n_splits: int, seed: int) -> np.ndarray:
-    """Out-of-fold scores for every row of ``table`` (grouped folds)."""
+    """Out-of-fold scores for every row of ``table`` (grouped, unstratified folds)."""
     scores = np.zeros(y.shape, dtype=np.float64)
-    for train, test in group_folds(table, n_splits, seed):
+    for train, test in group_folds(table, n_splits, seed, stratify=False):
         model = clone(pipeline).fit([texts[i] for i in train], y[train])
         scores[test] = model.predict_proba([texts[i] for i in test])
     return scores

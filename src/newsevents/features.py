@@ -7,8 +7,9 @@ when it loads a model: it must stay light (numpy, scikit-learn base classes, mod
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,16 @@ def _as_list(texts: Iterable[str]) -> list[str]:
     return [str(t) for t in texts]
 
 
-def _keyword_patterns(keywords: Sequence[Sequence[str]]) -> list[re.Pattern[str]]:
-    return [re.compile(r"\b(?:" + "|".join(re.escape(k) for k in sorted(ks, key=len,
-                                                                         reverse=True)) + ")",
-                       re.IGNORECASE) if ks else re.compile(r"(?!x)x") for ks in keywords]
+def _keyword_patterns(keywords: Sequence[Sequence[str]]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(r"\b(?:" + "|".join(re.escape(k) for k in sorted(ks, key=len,
+                                                                          reverse=True)) + ")",
+                            re.IGNORECASE) if ks else re.compile(r"(?!x)x") for ks in keywords)
+
+
+@lru_cache(maxsize=1 << 16)
+def _keyword_counts(patterns: tuple[re.Pattern[str], ...], text: str) -> tuple[int, ...]:
+    # Cross-validation transforms the same few thousand sentences dozens of times.
+    return tuple(len(p.findall(text)) for p in patterns)
 
 
 class LexiconFeatures(TransformerMixin, BaseEstimator):
@@ -55,7 +62,7 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
         texts = _as_list(X)
-        return np.array([[len(p.findall(t)) for p in self.patterns_] for t in texts],
+        return np.array([_keyword_counts(self.patterns_, t) for t in texts],
                         dtype=np.float64).reshape(len(texts), len(self.patterns_))
 
     def __setstate__(self, state: dict) -> None:
@@ -87,6 +94,11 @@ class LexiconClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X) >= 0.5).astype(int)
 
 
+# Sentence → vector, per loaded model: cross-validation embeds the same sentences many times.
+_EMBEDDING_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_EMBEDDING_CACHE_SIZE = 50_000
+
+
 @cache
 def _static_model(directory: str):  # -> model2vec.StaticModel
     # Cross-validation fits this transformer dozens of times: load the weights once.
@@ -114,5 +126,16 @@ class StaticEmbeddings(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
-        return np.asarray(self.model_.encode(_as_list(X), show_progress_bar=False),
-                          dtype=np.float32)
+        texts = _as_list(X)
+        cache = _EMBEDDING_CACHE.setdefault(self.model_, {})
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            vectors = self.model_.encode(missing, show_progress_bar=False)
+            fresh = dict(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
+        out = np.array([fresh[t] if t in fresh else cache[t] for t in texts],
+                       dtype=np.float32).reshape(len(texts), self.model_.dim)
+        if len(cache) + len(fresh) > _EMBEDDING_CACHE_SIZE:
+            cache.clear()  # bounded: a long prediction stream must not grow memory
+        cache.update(fresh)
+        return out
