@@ -59,7 +59,8 @@ def main() -> None:
           f"{sum(map(len, big)) / 1e6:.1f} MB of seed text"
           + (f" and {sum(map(len, speeches)) / 1e6:.1f} MB of UN speeches" if speeches
              else " (UN corpus not found: skipped)"))
-    print(f"{'splitter':<10} {'precision':>9} {'recall':>7} {'seed chars/s':>13} {'UN chars/s':>11}")
+    print(f"{'splitter':<10} {'precision':>9} {'recall':>7} {'seed chars/s':>13} "
+          f"{'UN chars/s':>11}")
     for name in SPLITTERS:
         p, r = accuracy(name, texts, reference)
         # pysbd is quadratic on long blocks: only time it on the short seed text.

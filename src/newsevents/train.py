@@ -58,6 +58,7 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     run_id: str = ""
     version: str = ""
+    data_digest: str = ""
     promoted: bool = False
     message: str = ""
 
@@ -168,7 +169,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
     return RunResult(config.name, metrics, schema.names,
                      {"cv": t_cv, "fit": t_fit, "log": t_log,
                       "total": time.perf_counter() - started},
-                     logged.run_id, logged.version)
+                     logged.run_id, logged.version, digest)
 
 
 def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
@@ -211,7 +212,7 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
         return results
     best = max(results, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
     best.promoted, best.message = tracking.promote_if_better(
-        best.version, best.metrics[tracking.SELECTION_METRIC])
+        best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest)
     _say(best.message)
     if export and (best.promoted or not (paths.CHAMPION_DIR / MODEL_FILE).exists()):
         target = tracking.export_champion()

@@ -43,5 +43,5 @@ def test_bad_configs_name_the_key(raw, key):
 def test_unreadable_yaml(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid UTF-8 YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid UTF-8 YAML"):
         load_config(path)

@@ -63,7 +63,7 @@ def test_text_that_no_longer_matches_the_corpus(tmp_path, schema):
 
 
 def test_missing_columns_bad_encoding_malformed_csv_empty_file(tmp_path, schema):
-    with pytest.raises(AnnotationError, match="missing column.*labels"):
+    with pytest.raises(AnnotationError, match=r"missing column.*labels"):
         load_annotations(write(tmp_path, [f"{sentence_id(GOOD)},x,{GOOD}"],
                                header="sentence_id,article_id,text"), schema)
     with pytest.raises(AnnotationError, match="not UTF-8"):
@@ -71,7 +71,7 @@ def test_missing_columns_bad_encoding_malformed_csv_empty_file(tmp_path, schema)
     with pytest.raises(AnnotationError, match="malformed CSV"):
         load_annotations(write(tmp_path, [row(), 'a,b,"c,d,e,f,g']), schema)
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(AnnotationError, match="empty.csv: empty file"):
+    with pytest.raises(AnnotationError, match=r"empty\.csv: empty file"):
         load_annotations(tmp_path / "empty.csv", schema)
 
 
