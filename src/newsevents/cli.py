@@ -143,15 +143,82 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
                         ) from None
     session = annotate.Session(queue.items, store, schema)
     interrupted = run_screen(session)
-    print(f"{session.n_accepted} sentences labeled, {session.n_skipped} skipped, saved in "
+    plural = "" if session.n_accepted == 1 else "s"
+    print(f"{session.n_accepted} sentence{plural} labeled, {session.n_skipped} skipped, saved in "
           f"{session.store.path}; `make train` will use them")
     return 130 if interrupted else EXIT_OK
+
+
+# --------------------------------------------------------------------------- predict
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="label every sentence of new articles",
+                       description="Label every sentence of the inputs with a trained model and "
+                                   "write one row per sentence: article_id, sentence_index, "
+                                   "sentence_id, text, labels, score_<label>... An input that "
+                                   "cannot be read is reported in one line and skipped; the "
+                                   "exit code is 1 when any input failed.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=".txt/.html files, directories (recursive), .jsonl/.csv with a 'text' "
+                        "column (and an optional 'id'), or - for stdin (plain text)")
+    p.add_argument("--model", metavar="PATH|URI",
+                   help="model directory, or an MLflow URI such as models:/newsevents@champion "
+                        "(default: models/champion, made by `make train`)")
+    p.add_argument("--output", "-o", type=Path, metavar="FILE",
+                   help="write here, atomically (default: stdout)")
+    # Choices spelled out, not imported from newsevents.batch: building the parser for every
+    # command must not import numpy.
+    p.add_argument("--format", choices=("jsonl", "csv"),
+                   help="output format (default: from the --output suffix, else jsonl)")
+    p.add_argument("--unit", choices=("article", "sentence"), default="article",
+                   help="article: clean and split each text into sentences (default); "
+                        "sentence: each line or record is one sentence, not split")
+    p.add_argument("--summary", type=Path, metavar="FILE",
+                   help="also write one row per article: counts per label and the "
+                        "top-scoring sentence for each (CSV if FILE ends in .csv)")
+    p.add_argument("--errors", type=Path, metavar="FILE",
+                   help="list the inputs that failed, one line each (default: "
+                        "<OUTPUT stem>.errors.txt beside --output; none for stdout)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="worker processes (default: all cores for inputs of 16 MiB or more, "
+                        "else 1)")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import os
+
+    from newsevents.batch import infer_format, label_batch
+    from newsevents.predict import Predictor
+
+    for target in (args.output, args.summary, args.errors):
+        if target is not None and not target.parent.is_dir():
+            raise UserError(f"{target}: directory {target.parent} does not exist")
+    errors_file = args.errors
+    if errors_file is None and args.output is not None:
+        errors_file = args.output.with_name(f"{args.output.stem}.errors.txt")
+    predictor = Predictor.load(args.model)
+    try:
+        report = label_batch(
+            args.inputs, predictor, args.output, fmt=args.format or infer_format(args.output),
+            unit=args.unit, summary=args.summary, errors_file=errors_file, jobs=args.jobs,
+            progress=sys.stderr.isatty(),
+            on_error=lambda message: print(f"newsevents predict: error: {message}",
+                                           file=sys.stderr),
+        )
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    where = f" -> {args.output}" if args.output else ""
+    print(f"newsevents predict: {report.summary_line()}{where}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 # --------------------------------------------------------------------------- main
 
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train,
-                                                                 _add_annotate]
+                                                                 _add_annotate, _add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,10 +107,11 @@ _BYLINE = re.compile(r"^by\s*[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3}(?:\s*[,|/]\s
                      re.IGNORECASE)
 _EMAIL = re.compile(r"\[email\s*protected\]|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
 _END_MARK = re.compile(r"\s*(?:\(END\)|-+\s*END\s*-+|#{3,})\s*$")
+# "BRUSSELS, July 5 (Yonhap) -- ": the place must be in capitals, or any clause before a dash
+# would go.
 _DATELINE = re.compile(
-    rf"^[A-Z][A-Z .'-]{{2,40}}(?:,\s*[A-Z][a-z]+)?,?\s*(?:{_MONTHS}\.?\s+\d{{1,2}}\s*)?"
-    r"(?:\([^)]{1,30}\)\s*)?(?:--|—|–|-)\s+",
-    re.IGNORECASE,
+    rf"^[A-Z][A-Z .'-]{{2,40}}(?:,\s*[A-Z][a-z]+)?,?\s*(?:(?i:{_MONTHS})\.?\s+\d{{1,2}}\s*)?"
+    r"(?:\([^)]{1,30}\)\s*)?(?:--|—|–|-)\s+"
 )
 _BULLET = re.compile(r"^\s*[•·*▪●◦‣>-]\s+")
 _BREADCRUMB = re.compile(r"(?:\s[>|»/]\s.*){2,}")

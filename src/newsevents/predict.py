@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,19 +150,28 @@ class Predictor:
                              f"{len(sentences)} sentences and {len(self.labels)} labels")
         return scores
 
+    def _decide(self, texts: Sequence[str]) -> Iterator[tuple[list[str], dict[str, float]]]:
+        """Per sentence: the labels whose score reaches its threshold, and the rounded scores."""
+        scores = self.scores(texts)
+        # Whole-matrix numpy ops, then plain lists: per-element float()/round() calls cost
+        # more than the model itself on short sentences.
+        on = (scores >= self.thresholds).tolist()
+        names = self.labels
+        for flags, row in zip(on, np.round(scores, 4).tolist(), strict=True):
+            yield [n for n, o in zip(names, flags, strict=True) if o], dict(zip(names, row,
+                                                                                strict=True))
+
     def predict(self, sentences: Sequence[str]) -> list[Prediction]:
         """Labels (score ≥ the label's threshold) and scores for each sentence."""
-        scores = self.scores(sentences)
-        on = scores >= self.thresholds
-        return [Prediction(text, [n for n, o in zip(self.labels, row_on, strict=True) if o],
-                           {n: round(float(s), 4) for n, s in zip(self.labels, row, strict=True)})
-                for text, row, row_on in zip(sentences, scores, on, strict=True)]
+        return [Prediction(text, labels, scores)
+                for text, (labels, scores) in zip(sentences, self._decide(sentences),
+                                                   strict=True)]
 
     def label_sentences(self, sentences: Sequence[Sentence]) -> list[LabeledSentence]:
         """Label already-split sentences (one model call for all of them)."""
-        predictions = self.predict([s.text for s in sentences])
-        return [LabeledSentence(p.text, p.labels, p.scores, s.article_id, s.index, s.id)
-                for s, p in zip(sentences, predictions, strict=True)]
+        decided = self._decide([s.text for s in sentences])
+        return [LabeledSentence(s.text, labels, scores, s.article_id, s.index, s.id)
+                for s, (labels, scores) in zip(sentences, decided, strict=True)]
 
     def label_article(self, text: str, article_id: str = "") -> list[LabeledSentence]:
         """Clean and split an article as training did, then label every sentence."""
@@ -190,10 +199,20 @@ def _read_metadata(meta_file: Path) -> tuple[dict[str, Any], list[str], list[flo
 
 def _download_mlflow_model(uri: str) -> Path:
     """Fetch the model directory behind a registered MLflow model (imports MLflow)."""
-    from newsevents.tracking import download_model_dir
+    import logging
+    import os
+    import warnings
 
+    # MLflow's advice on pyfunc type hints, its store set-up logs and its download progress bar
+    # would bury the labeling output (and the one-line error) on stderr. record=True swaps out
+    # showwarning, which MLflow's own "once" filters cannot undo.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     try:
-        return download_model_dir(uri)
+        with warnings.catch_warnings(record=True):
+            from newsevents.tracking import download_model_dir
+
+            return download_model_dir(uri)
     except Exception as exc:  # MLflow raises many types; the user needs one line, not a trace
         first_line = (str(exc).strip().splitlines() or [""])[0]
         raise ModelError(f"{uri}: cannot fetch the model from MLflow ({type(exc).__name__}: "

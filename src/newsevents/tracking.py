@@ -26,10 +26,6 @@ from mlflow.types import ColSpec, Schema
 
 from newsevents import paths
 
-# MLflow 3 advises type hints on PythonModel.predict when the class is defined; we validate
-# inputs ourselves (DataFrame with a `text` column or a list of strings).
-warnings.filterwarnings("ignore", message=".*type hint", category=UserWarning)
-
 EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
@@ -84,8 +80,9 @@ class NewsEventsModel(PythonModel):
 
         self.predictor = Predictor.load(context.artifacts["model_dir"])
 
-    # No type hints here: MLflow 3 would read them as an input schema and warn.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    # Untyped on purpose: MLflow would turn type hints into an input schema of its own (it warns
+    # about the missing hints once, at class definition).
+    def predict(self, context, model_input, params=None):
         if isinstance(model_input, pd.DataFrame):
             column = "text" if "text" in model_input.columns else model_input.columns[0]
             texts = model_input[column].astype(str).tolist()
@@ -96,6 +93,8 @@ class NewsEventsModel(PythonModel):
             "labels": [";".join(p.labels) for p in predictions],
             **{f"score_{n}": [p.scores[n] for p in predictions] for n in self.predictor.labels},
         })
+
+
 
 
 def _signature(labels: list[str]) -> ModelSignature:
@@ -131,34 +130,35 @@ def log_run(*, run_name: str, params: dict[str, str], metrics: dict[str, float],
                                        targets="labels")
         mlflow.log_input(data, context="training")
         mlflow.log_artifacts(str(artifact_dir))
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=NewsEventsModel(),
-            artifacts={"model_dir": str(model_dir)}, signature=_signature(labels),
-            input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(),
-            code_paths=[str(Path(__file__).parent)],
-        )
-        version = mlflow.register_model(info.model_uri, REGISTERED_MODEL)
-        MlflowClient().set_model_version_tag(REGISTERED_MODEL, version.version,
-                                             SELECTION_METRIC, str(metrics[SELECTION_METRIC]))
-    return LoggedRun(run.info.run_id, info.model_uri, str(version.version))
+        model_uri = log_pyfunc_model(model_dir, labels, example)
+        version = mlflow.register_model(model_uri, REGISTERED_MODEL)
+        client = MlflowClient()
+        client.set_model_version_tag(REGISTERED_MODEL, version.version, SELECTION_METRIC,
+                                     str(metrics[SELECTION_METRIC]))
+        client.set_model_version_tag(REGISTERED_MODEL, version.version, "data_digest",
+                                     tags["data_digest"])
+    return LoggedRun(run.info.run_id, model_uri, str(version.version))
 
 
-def champion() -> tuple[str, float] | None:
-    """The current champion's version and selection metric, or ``None``."""
+def champion() -> tuple[str, float, str] | None:
+    """The current champion's version, selection metric and data digest, or ``None``."""
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
     except mlflow.exceptions.MlflowException:
         return None
-    return str(version.version), float(version.tags.get(SELECTION_METRIC, "-inf"))
+    return (str(version.version), float(version.tags.get(SELECTION_METRIC, "-inf")),
+            version.tags.get("data_digest", ""))
 
 
-def promote_if_better(version: str, score: float) -> tuple[bool, str]:
+def promote_if_better(version: str, score: float, digest: str = "") -> tuple[bool, str]:
     """Move ``champion`` to ``version`` only if it beats the current champion; say why."""
     current = champion()
     if current is not None and score <= current[1]:
+        caveat = ("; note: the champion was evaluated on other data, rerun its experiment to "
+                  "compare like with like") if digest and current[2] != digest else ""
         return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
-                       f"{current[1]:.3f} ≥ {score:.3f})")
+                       f"{current[1]:.3f} ≥ {score:.3f}{caveat})")
     MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
     before = "no champion yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
@@ -191,3 +191,14 @@ def export_champion(target: Path = paths.CHAMPION_DIR) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         staging.replace(target)
     return target
+
+
+def log_pyfunc_model(model_dir: Path, labels: list[str], example: list[str]) -> str:
+    """Log a model directory as the ``newsevents`` pyfunc in the active run; return its URI."""
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=NewsEventsModel(),
+        artifacts={"model_dir": str(model_dir)}, signature=_signature(labels),
+        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(),
+        code_paths=[str(Path(__file__).parent)],
+    )
+    return info.model_uri

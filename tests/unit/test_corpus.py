@@ -71,6 +71,13 @@ def test_captions_are_kept_without_credit_and_exact_duplicates_dropped():
             "their meeting in Kyiv, 2023.") in sentences("001")
 
 
+def test_only_capitalised_datelines_are_stripped():
+    got = [s.text for s in split_article("The talks were held in Seoul - officials were pleased.")]
+    assert got == ["The talks were held in Seoul - officials were pleased."]
+    got = [s.text for s in split_article("NAIROBI, March 3 (Reuters) - Kenya pledged aid.")]
+    assert got == ["Kenya pledged aid."]
+
+
 def test_us_and_initials_do_not_split():
     got = [s.text for s in split_article("The U.S. envoy met S. Korea's minister on Monday. "
                                          "They agreed to meet again.")]

@@ -1,0 +1,143 @@
+"""The registered pyfunc works with the standard MLflow tools: load_model, `mlflow models predict`
+and `mlflow models serve`, against a temporary SQLite store (never the project's mlflow.db)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from newsevents.predict import ModelError, Predictor
+
+pytestmark = pytest.mark.slow
+mlflow = pytest.importorskip("mlflow")
+pd = pytest.importorskip("pandas")
+
+BIN = Path(sys.executable).parent
+CHAMPION_URI = "models:/newsevents@champion"
+SENTENCES = ["Japan pledged $50 million in humanitarian aid to Kenya.",
+             "Russia was accused of shelling the port, officials said.",
+             "The foreign ministers met in Geneva on Monday.",
+             "The government lifted its ban on arms exports."]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, tiny_model_dir):
+    """A temporary store with the tiny model logged, registered and aliased ``champion``."""
+    from mlflow.tracking import MlflowClient
+
+    from newsevents import tracking
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(root)
+        client = MlflowClient(uri, uri)
+        client.create_experiment(tracking.EXPERIMENT,
+                                 artifact_location=(root / "artifacts").as_uri())
+        tracking.setup()
+        labels = Predictor.load(tiny_model_dir).labels
+        with mlflow.start_run():
+            model_uri = tracking.log_pyfunc_model(tiny_model_dir, labels, SENTENCES[:1])
+        version = mlflow.register_model(model_uri, tracking.REGISTERED_MODEL)
+        client.set_registered_model_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION,
+                                          version.version)
+        # `mlflow models serve` runs `uvicorn` from PATH: the venv's bin must be on it.
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        yield {"root": root, "env": env, "model_uri": model_uri}
+
+
+def expected(tiny_model_dir) -> list[dict]:
+    predictor = Predictor.load(tiny_model_dir)
+    return [{"labels": ";".join(p.labels), **{f"score_{n}": s for n, s in p.scores.items()}}
+            for p in predictor.predict(SENTENCES)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_pyfunc_gives_one_prediction_per_row(store, tiny_model_dir):
+    model = mlflow.pyfunc.load_model(store["model_uri"])
+    out = model.predict(pd.DataFrame({"text": SENTENCES}))
+    assert len(out) == len(SENTENCES)
+    assert out.to_dict("records") == expected(tiny_model_dir)
+    assert len(model.predict(pd.DataFrame({"text": SENTENCES[:1]}))) == 1
+
+
+def test_predictor_loads_a_registered_model(store, tiny_model_dir):
+    predictor = Predictor.load(CHAMPION_URI)
+    assert predictor.predict(SENTENCES) == Predictor.load(tiny_model_dir).predict(SENTENCES)
+    with pytest.raises(ModelError, match=r"models:/newsevents@nobody: cannot fetch") as exc:
+        Predictor.load("models:/newsevents@nobody")
+    assert "\n" not in str(exc.value)
+
+
+def test_mlflow_models_predict_and_serve(store, tiny_model_dir):
+    root, env = store["root"], store["env"]
+    port = free_port()
+    # Start the server first: it boots while `mlflow models predict` runs.
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", CHAMPION_URI, "-h", "127.0.0.1",
+         "-p", str(port), "--env-manager", "local"],
+        env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=(root / "serve.log").open("w"),
+        start_new_session=True)
+    try:
+        pd.DataFrame({"text": SENTENCES}).to_csv(root / "in.csv", index=False)
+        subprocess.run([str(BIN / "mlflow"), "models", "predict", "-m", CHAMPION_URI,
+                        "-i", str(root / "in.csv"), "-t", "csv", "-o", str(root / "out.json"),
+                        "--env-manager", "local"], env=env, cwd=root, capture_output=True,
+                       timeout=60, check=True)
+        predicted = json.loads((root / "out.json").read_text())["predictions"]
+        assert predicted == expected(tiny_model_dir)
+
+        wait_for(f"http://127.0.0.1:{port}/ping", server, root / "serve.log", timeout=30)
+        body = json.dumps({"dataframe_split": {"columns": ["text"],
+                                               "data": [[s] for s in SENTENCES]}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            served = json.loads(response.read())["predictions"]
+        assert served == expected(tiny_model_dir)
+    finally:
+        stop(server)
+
+
+def wait_for(url: str, server: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"server exited with {server.returncode}: {log.read_text()[-500:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
+    pytest.fail(f"{url} did not answer within {timeout} s: {log.read_text()[-500:]}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop the server's whole process group (mlflow starts uvicorn as a child)."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

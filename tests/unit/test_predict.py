@@ -1,0 +1,139 @@
+"""Predictor: safe loading (digest, metadata, label/model agreement), thresholds, stable ids."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+
+from newsevents import paths
+from newsevents.corpus import Sentence, split_article
+from newsevents.predict import METADATA_FILE, MODEL_FILE, ModelError, Predictor, save_model_dir
+
+SEED_ARTICLES = sorted(paths.RAW.glob("*.txt"))
+# What the prediction path must never import (architecture: "labeling must start fast").
+FORBIDDEN = ("mlflow", "datasets", "newsevents.train", "newsevents.evaluate",
+             "newsevents.tracking", "newsevents.config", "newsevents.dataset")
+
+
+class FixedScores:
+    """A stand-in pipeline that returns given scores, to test the decision rule alone."""
+
+    def __init__(self, scores: list[list[float]]):
+        self.rows = np.asarray(scores)
+
+    def predict_proba(self, texts):
+        return np.resize(self.rows, (len(texts), self.rows.shape[1]))
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path):
+    return shutil.copytree(tiny_model_dir, tmp_path / "model")
+
+
+def test_load_checks_and_predicts(tiny_model_dir, schema):
+    predictor = Predictor.load(tiny_model_dir)
+    assert predictor.labels == schema.names
+    assert predictor.directory == tiny_model_dir
+    [prediction] = predictor.predict(["Japan pledged $50 million in humanitarian aid to Kenya."])
+    assert "aid_pledge" in prediction.labels
+    assert set(prediction.scores) == set(schema.names)
+    assert all(0.0 <= s <= 1.0 for s in prediction.scores.values())
+
+
+def test_labels_are_the_scores_at_or_above_each_threshold():
+    predictor = Predictor(FixedScores([[0.5, 0.49999, 0.9, 0.2]]), ["a", "b", "c", "d"],
+                          [0.5, 0.5, 0.95, 0.1])
+    [p1, p2] = predictor.predict(["one", "two"])
+    assert p1.labels == ["a", "d"] and p2.labels == ["a", "d"]
+    assert p1.scores == {"a": 0.5, "b": 0.5, "c": 0.9, "d": 0.2}  # rounded to 4 places
+    assert predictor.predict([]) == []
+
+
+def test_wrong_score_shape_is_a_model_error():
+    predictor = Predictor(FixedScores([[0.1, 0.2]]), ["a", "b", "c"], [0.5] * 3)
+    with pytest.raises(ModelError, match="shape"):
+        predictor.predict(["x"])
+
+
+@pytest.mark.parametrize("path", SEED_ARTICLES, ids=lambda p: p.stem)
+def test_label_article_keeps_split_article_sentences_and_ids(tiny_model_dir, path):
+    text = path.read_text(encoding="utf-8")
+    expected = split_article(text, path.stem)
+    labeled = Predictor.load(tiny_model_dir).label_article(text, path.stem)
+    assert [(s.article_id, s.index, s.sentence_id, s.text) for s in labeled] == \
+        [(s.article_id, s.index, s.id, s.text) for s in expected]
+
+
+def test_label_sentences_batches_across_articles(tiny_model_dir):
+    predictor = Predictor.load(tiny_model_dir)
+    sentences = [Sentence("a", 0, "s1", "Russia was accused of shelling the port."),
+                 Sentence("b", 3, "s2", "The ministers met in Geneva on Monday.")]
+    labeled = predictor.label_sentences(sentences)
+    assert [(s.article_id, s.index, s.sentence_id) for s in labeled] == \
+        [("a", 0, "s1"), ("b", 3, "s2")]
+    assert [s.scores for s in labeled] == [p.scores for p in predictor.predict(
+        [s.text for s in sentences])]
+
+
+def test_tampered_model_is_refused_before_unpickling(model_copy, monkeypatch):
+    with (model_copy / MODEL_FILE).open("ab") as handle:
+        handle.write(b"\0")
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled a tampered file"))
+    with pytest.raises(ModelError, match=r"model\.joblib: sha256 .* does not match") as exc:
+        Predictor.load(model_copy)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_default_model_names_make_train(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "CHAMPION_DIR", tmp_path / "models" / "champion")
+    with pytest.raises(ModelError, match=r"champion: no model found.*run `make train`"):
+        Predictor.load()
+    with pytest.raises(ModelError, match="make train"):
+        Predictor.load(tmp_path / "elsewhere")
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda m: "{not json", "unreadable model metadata"),
+    (lambda m: json.dumps({k: v for k, v in m.items() if k != "sha256"}), "KeyError"),
+    (lambda m: json.dumps({**m, "labels": "aid_pledge"}), "non-empty list"),
+    (lambda m: json.dumps({**m, "thresholds": m["thresholds"][:-1]}), "4 labels but 3"),
+])
+def test_bad_metadata_is_one_line_naming_the_file(model_copy, edit, problem):
+    meta_file = model_copy / METADATA_FILE
+    meta_file.write_text(edit(json.loads(meta_file.read_text())))
+    with pytest.raises(ModelError, match=problem) as exc:
+        Predictor.load(model_copy)
+    assert str(exc.value).startswith(str(meta_file)) and "\n" not in str(exc.value)
+
+
+def test_model_that_does_not_match_its_labels_is_refused(tiny_model_dir, tmp_path):
+    tiny = Predictor.load(tiny_model_dir)
+    directory = save_model_dir(tmp_path / "mismatch", tiny.pipeline, tiny.labels[:3], [0.5] * 3)
+    with pytest.raises(ModelError, match=r"gives 4 scores per sentence but metadata\.json lists 3"):
+        Predictor.load(directory)
+
+
+def test_unloadable_pickle_is_a_model_error(model_copy):
+    from newsevents.predict import file_sha256
+
+    (model_copy / MODEL_FILE).write_bytes(b"not a pickle")
+    meta = json.loads((model_copy / METADATA_FILE).read_text())
+    meta["sha256"] = file_sha256(model_copy / MODEL_FILE)
+    (model_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="cannot load model"):
+        Predictor.load(model_copy)
+
+
+def test_prediction_path_stays_lean(tiny_model_dir):
+    code = (f"import sys; from newsevents import Predictor; "
+            f"Predictor.load({str(tiny_model_dir)!r}).label_article('Japan pledged aid.'); "
+            f"print([m for m in {FORBIDDEN!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
