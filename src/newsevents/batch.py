@@ -39,6 +39,7 @@ from newsevents.corpus import (
     Article,
     CorpusError,
     Sentence,
+    check_text_bytes,
     decode,
     iter_input_files,
     read_file,
@@ -116,10 +117,7 @@ def read_stdin(stream: IO[bytes]) -> Article:
     data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise CorpusError(f"{STDIN_SOURCE}: input too large (> {MAX_FILE_BYTES / 2**20:.0f} MiB)")
-    if not data.strip():
-        raise CorpusError(f"{STDIN_SOURCE}: empty input")
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{STDIN_SOURCE}: binary data, not text")
+    check_text_bytes(data, STDIN_SOURCE, what="input")
     return Article("stdin", decode(data, STDIN_SOURCE), STDIN_SOURCE)
 
 

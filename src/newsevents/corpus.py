@@ -267,11 +267,16 @@ def _read_bytes(path: Path) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not data.strip():
-        raise CorpusError(f"{path}: empty file")
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{path}: binary file, not text")
+    check_text_bytes(data, str(path))
     return data
+
+
+def check_text_bytes(data: bytes, source: str, what: str = "file") -> None:
+    """Refuse an empty or binary (a NUL byte near the start) ``what`` before decoding."""
+    if not data.strip():
+        raise CorpusError(f"{source}: empty {what}")
+    if b"\x00" in data[:8192]:
+        raise CorpusError(f"{source}: binary {what}, not text")
 
 
 def decode(data: bytes, source: str) -> str:
