@@ -113,6 +113,7 @@ _DATELINE = re.compile(
     rf"^[A-Z][A-Z .'-]{{2,40}}(?:,\s*[A-Z][a-z]+)?,?\s*(?:(?i:{_MONTHS})\.?\s+\d{{1,2}}\s*)?"
     r"(?:\([^)]{1,30}\)\s*)?(?:--|—|–|-)\s+"
 )
+_SPACES = re.compile(r"[ \t]+")
 _BULLET = re.compile(r"^\s*[•·*▪●◦‣>-]\s+")
 _BREADCRUMB = re.compile(r"(?:\s[>|»/]\s.*){2,}")
 
@@ -153,17 +154,31 @@ def clean_text(text: str) -> list[str]:
     """Turn raw article text into content blocks: furniture removed, wrapped lines rejoined."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\u200b", "")
-    lines = [re.sub(r"[ \t]+", " ", _BULLET.sub("", raw)).strip() for raw in text.split("\n")]
+    lines = [_SPACES.sub(" ", _BULLET.sub("", raw)).strip() for raw in text.split("\n")]
     blocks: list[str] = []
     for line in _rejoin_wrapped(lines):
-        line = _END_MARK.sub("", _EMAIL.sub("", line)).strip()
+        # Cheap guards first: this loop runs once per line of every article labeled.
+        if "@" in line or "protected]" in line:
+            line = _EMAIL.sub("", line).strip()
+        if line.endswith((")", "-", "#")):
+            line = _END_MARK.sub("", line).strip()
         if not line or _is_furniture(line, is_first=not blocks):
             continue
         line = _DATELINE.sub("", line, count=1)
-        line = _TRAILING_CREDIT.sub("", line).strip()
+        line = _strip_tail(_TRAILING_CREDIT, line).strip()
         if line:
             blocks.append(line)
     return blocks
+
+
+def _strip_tail(pattern: re.Pattern[str], line: str, window: int = 120) -> str:
+    """Apply an end-anchored pattern to the last ``window`` characters only.
+
+    A ``$``-anchored search still tries every start position; credits are < 100 characters.
+    """
+    if len(line) <= window:
+        return pattern.sub("", line)
+    return line[:-window] + pattern.sub("", line[-window:])
 
 
 # --------------------------------------------------------------------------- splitting
