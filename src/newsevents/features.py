@@ -6,16 +6,16 @@ when it loads a model: it must stay light (numpy, scikit-learn base classes, mod
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Iterable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from newsevents import paths
+from newsevents.lexicon import keyword_counts, keyword_patterns
 
 DEFAULT_EMBEDDINGS = paths.DATA / "embeddings" / "minilm-l6-static"
 
@@ -25,18 +25,6 @@ def _as_list(texts: Iterable[str]) -> list[str]:
     if hasattr(texts, "columns"):
         texts = texts.iloc[:, 0]
     return [str(t) for t in texts]
-
-
-def _keyword_patterns(keywords: Sequence[Sequence[str]]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(r"\b(?:" + "|".join(re.escape(k) for k in sorted(ks, key=len,
-                                                                          reverse=True)) + ")",
-                            re.IGNORECASE) if ks else re.compile(r"(?!x)x") for ks in keywords)
-
-
-@lru_cache(maxsize=1 << 16)
-def _keyword_counts(patterns: tuple[re.Pattern[str], ...], text: str) -> tuple[int, ...]:
-    # Cross-validation transforms the same few thousand sentences dozens of times.
-    return tuple(len(p.findall(text)) for p in patterns)
 
 
 class LexiconFeatures(TransformerMixin, BaseEstimator):
@@ -57,19 +45,19 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         self.keywords = keywords
 
     def fit(self, X: Iterable[str], y: object = None) -> LexiconFeatures:
-        self.patterns_ = _keyword_patterns(self.keywords)
+        self.patterns_ = keyword_patterns(self.keywords)
         return self
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
         texts = _as_list(X)
-        return np.array([_keyword_counts(self.patterns_, t) for t in texts],
+        return np.array([keyword_counts(self.patterns_, t) for t in texts],
                         dtype=np.float64).reshape(len(texts), len(self.patterns_))
 
     def __setstate__(self, state: dict) -> None:
         # Compiled patterns are rebuilt rather than trusted from the pickle.
         self.__dict__.update(state)
         if "patterns_" in state:
-            self.patterns_ = _keyword_patterns(self.keywords)
+            self.patterns_ = keyword_patterns(self.keywords)
 
 
 class LexiconClassifier(ClassifierMixin, BaseEstimator):
