@@ -267,17 +267,17 @@ def label_chunk(predictor: Predictor, articles: Sequence[Article], unit: str,
 
 
 @cache
-def _worker_predictor(directory: str, sha256: str) -> Predictor:
+def _worker_predictor(directory: str, sha256: str, engine: str) -> Predictor:
     # Runs in a worker process: the model is loaded (and its digest checked) once per worker.
     from newsevents.predict import ModelError, Predictor
 
-    predictor = Predictor.load(directory)
+    predictor = Predictor.load(directory, engine)
     if predictor.metadata.get("sha256") != sha256:  # re-exported while the batch was running
         raise ModelError(f"{directory}: the model changed during the batch; run it again")
     return predictor
 
 
-def _label_chunk_in_worker(model: tuple[str, str], articles: list[Article], unit: str,
+def _label_chunk_in_worker(model: tuple[str, str, str], articles: list[Article], unit: str,
                            rows: Formatter, summary: Formatter | None) -> ChunkResult:
     return label_chunk(_worker_predictor(*model), articles, unit, rows, summary)
 
@@ -315,7 +315,7 @@ def _label_chunks(chunks: Iterable[list[Article]], predictor: Predictor, unit: s
     # memory does not grow with the input.
     parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
     task = delayed(_label_chunk_in_worker)
-    model = (str(predictor.directory), str(predictor.metadata.get("sha256")))
+    model = (str(predictor.directory), str(predictor.metadata.get("sha256")), predictor.engine)
     yield from parallel(task(model, chunk, unit, rows, summary) for chunk in chunks)
 
 

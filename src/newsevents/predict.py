@@ -3,10 +3,12 @@
 This is the prediction path: it must start fast and install lean, so it never imports MLflow,
 ``datasets`` or the training modules (except to resolve a ``models:/`` URI, on request).
 
-A model directory holds ``model.joblib`` (a fitted scikit-learn pipeline) and
-``metadata.json`` (labels, thresholds, metrics and the joblib file's sha256). joblib files are
-pickles and loading one runs code: :meth:`Predictor.load` refuses a file whose digest does not
-match its metadata. Load only models you trained or whose digest you trust.
+A model directory holds ``model.joblib`` (a fitted scikit-learn pipeline), ``metadata.json``
+(labels, thresholds, metrics and the sha256 of every model file) and, for linear pipelines, the
+same model as plain arrays (``scorer.json``, ``scorer.npz``; see :mod:`newsevents.scorer`).
+The predictor prefers the arrays: they load without scikit-learn and without unpickling.
+joblib files are pickles and loading one runs code: :meth:`Predictor.load` refuses any file whose
+digest does not match the metadata. Load only models you trained or whose digest you trust.
 
 Examples
 --------
@@ -26,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from newsevents import paths
+from newsevents import paths, scorer
 from newsevents.corpus import Sentence, split_article
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+ENGINES = ("auto", "numpy", "sklearn")
 
 
 class ModelError(RuntimeError):
@@ -64,73 +67,122 @@ def file_sha256(path: Path) -> str:
 
 
 def save_model_dir(directory: Path, pipeline: Any, labels: Sequence[str],
-                   thresholds: Sequence[float], **metadata: Any) -> Path:
-    """Write ``model.joblib`` and ``metadata.json`` (with the joblib file's sha256)."""
+                   thresholds: Sequence[float], check_texts: Sequence[str] = (),
+                   **metadata: Any) -> Path:
+    """Write ``model.joblib``, the numpy scorer when it reproduces the pipeline, and metadata.
+
+    ``check_texts`` (say, the training sentences) join a built-in list of awkward inputs on
+    which the saved scorer must match ``pipeline.predict_proba``; see :func:`_save_scorer`.
+    """
     import joblib
 
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, directory / MODEL_FILE, compress=3)
     meta = {"labels": list(labels), "thresholds": [round(float(t), 6) for t in thresholds],
-            **metadata, "sha256": file_sha256(directory / MODEL_FILE)}
+            **metadata, "sha256": file_sha256(directory / MODEL_FILE),
+            **_save_scorer(directory, pipeline, check_texts)}
     (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return directory
 
 
-class Predictor:
-    """A fitted pipeline plus its per-label thresholds."""
+# Inputs that stress the re-implemented text handling: accents, ligatures, dotted capitals,
+# other scripts, symbols, nothing at all.
+PROBE_TEXTS = (
+    "", "   ", "A probe sentence.", "İstanbul talks: Erdoğan and Zelenskyy met in ANKARA.",
+    "L'ONU a promis 5 M€ d'aide humanitaire au Soudan — ﬁnancement « immédiat ».",
+    "Президент України зустрівся з генсеком НАТО у Вільнюсі.", "北约峰会在华盛顿举行。",
+    "U.S.-led talks in Doha on 3/4 July (2024) ended; NATO's $40bn pledge 🙂 stands.",
+    "pledge pledged pledging PLEDGES aid aid aid " * 40,
+)
+SCORER_TOLERANCE = 1e-9
 
-    def __init__(self, pipeline: Any, labels: Sequence[str], thresholds: Sequence[float],
-                 metadata: dict[str, Any] | None = None, directory: Path | None = None):
+
+def _save_scorer(directory: Path, pipeline: Any, check_texts: Sequence[str]) -> dict[str, Any]:
+    """Save the numpy scorer if the pipeline converts and the reloaded copy matches it.
+
+    Returns the metadata that records the outcome: the scorer's files and digests, or why the
+    model is served from its pickle only.
+    """
+    for name in scorer.FILES:  # a previous export's scorer must not outlive its pickle
+        (directory / name).unlink(missing_ok=True)
+    try:
+        names = scorer.from_pipeline(pipeline).save(directory)
+    except scorer.NotConvertible as exc:
+        return {"scorer_skipped": str(exc)}
+    texts = [*check_texts, *PROBE_TEXTS]
+    expected = np.asarray(pipeline.predict_proba(texts), dtype=float)
+    difference = float(np.max(np.abs(scorer.LinearScorer.load(directory).predict_proba(texts)
+                                     - expected)))
+    if not difference <= SCORER_TOLERANCE:
+        for name in names:
+            (directory / name).unlink()
+        return {"scorer_skipped": f"scores differ from the pipeline's by up to {difference:.1e}"}
+    return {"scorer": {"files": {n: file_sha256(directory / n) for n in names},
+                       "checked_sentences": len(texts), "max_abs_difference": difference}}
+
+
+class Predictor:
+    """A fitted model (anything with ``predict_proba``) plus its per-label thresholds."""
+
+    def __init__(self, model: Any, labels: Sequence[str], thresholds: Sequence[float],
+                 metadata: dict[str, Any] | None = None, directory: Path | None = None,
+                 engine: str = "sklearn"):
         if len(labels) != len(thresholds):
             raise ModelError(f"{len(labels)} labels but {len(thresholds)} thresholds")
-        self.pipeline = pipeline
+        self.model = model
         self.labels = list(labels)
         self.thresholds = np.asarray(thresholds, dtype=float)
         self.metadata = metadata or {}
-        # Where the model was loaded from: worker processes re-load it from here.
+        # Where and how the model was loaded: worker processes re-load it the same way.
         self.directory = directory
+        self.engine = engine
 
     @classmethod
-    def load(cls, location: str | Path | None = None) -> Predictor:
+    def load(cls, location: str | Path | None = None, engine: str = "auto") -> Predictor:
         """Load from a model directory (default ``models/champion``) or a ``models:/`` URI.
 
+        ``engine``: ``"numpy"`` scores with the pickle-free :mod:`newsevents.scorer` arrays,
+        ``"sklearn"`` unpickles ``model.joblib``, ``"auto"`` (default) takes the arrays when
+        the model has them. Both give the same scores (export checks it).
+
         Raises :class:`ModelError` (one line, naming the file) for a missing directory, bad
-        metadata, a ``model.joblib`` whose sha256 differs from the metadata, or a model whose
+        metadata, a model file whose sha256 differs from the metadata, or a model whose
         scores do not match the metadata's labels.
         """
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if location is None:
             location = paths.CHAMPION_DIR
         if str(location).startswith(("models:/", "runs:/")):
             location = _download_mlflow_model(str(location))
         directory = Path(location)
-        model_file, meta_file = directory / MODEL_FILE, directory / METADATA_FILE
-        if not model_file.is_file() or not meta_file.is_file():
+        meta_file = directory / METADATA_FILE
+        if not meta_file.is_file():
             hint = (" (run `make train` to create one)"
                     if directory.resolve() == paths.CHAMPION_DIR.resolve()
                     else " (`make train` exports one to models/champion)")
             raise ModelError(f"{directory}: no model found: expected {MODEL_FILE} and "
                              f"{METADATA_FILE}{hint}")
         metadata, labels, thresholds = _read_metadata(meta_file)
-        actual = file_sha256(model_file)
-        if actual != metadata["sha256"]:
-            raise ModelError(f"{model_file}: sha256 {actual[:12]}… does not match the metadata "
-                             f"({str(metadata['sha256'])[:12]}…); refusing to load a modified "
-                             "model file")
-        import joblib  # here, not at module level: only loading a model needs it
-
-        try:
-            pipeline = joblib.load(model_file)
-        except Exception as exc:
-            raise ModelError(f"{model_file}: cannot load model ({type(exc).__name__}: "
-                             f"{exc})") from None
-        predictor = cls(pipeline, labels, thresholds, metadata, directory)
-        predictor._check_outputs(model_file)
+        scorer_files = metadata.get("scorer", {}).get("files")
+        if engine == "numpy" and not scorer_files:
+            why = metadata.get("scorer_skipped", "exported without one")
+            raise ModelError(f"{directory}: no numpy scorer in this model ({why}); use "
+                             "engine='sklearn'")
+        if scorer_files and engine != "sklearn":
+            model, engine = _load_scorer(directory, scorer_files), "numpy"
+            probe_file = directory / scorer.ARRAYS_FILE
+        else:
+            model, engine = _load_pickle(directory / MODEL_FILE, metadata["sha256"]), "sklearn"
+            probe_file = directory / MODEL_FILE
+        predictor = cls(model, labels, thresholds, metadata, directory, engine)
+        predictor._check_outputs(probe_file)
         return predictor
 
     def _check_outputs(self, model_file: Path) -> None:
         """Fail at load, not mid-batch, when the model does not score the metadata's labels."""
         try:
-            shape = np.shape(self.pipeline.predict_proba(["A probe sentence."]))
+            shape = np.shape(self.model.predict_proba(["A probe sentence."]))
         except Exception as exc:
             raise ModelError(f"{model_file}: model cannot predict ({type(exc).__name__}: "
                              f"{exc})") from None
@@ -144,7 +196,7 @@ class Predictor:
         """The ``(n, n_labels)`` score matrix."""
         if len(sentences) == 0:
             return np.zeros((0, len(self.labels)))
-        scores = np.asarray(self.pipeline.predict_proba(list(sentences)), dtype=float)
+        scores = np.asarray(self.model.predict_proba(list(sentences)), dtype=float)
         if scores.shape != (len(sentences), len(self.labels)):
             raise ModelError(f"model returned scores of shape {scores.shape} for "
                              f"{len(sentences)} sentences and {len(self.labels)} labels")
@@ -189,12 +241,47 @@ def _read_metadata(meta_file: Path) -> tuple[dict[str, Any], list[str], list[flo
                                                                   for n in labels):
             raise TypeError("labels must be a non-empty list of names")
         thresholds = [float(t) for t in thresholds]
+        section = metadata.get("scorer", {})
+        files = section.get("files", {}) if isinstance(section, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise TypeError("scorer.files must map file names to sha256 digests")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{meta_file}: unreadable model metadata ({type(exc).__name__}: "
                          f"{exc})") from None
     if len(labels) != len(thresholds):
         raise ModelError(f"{meta_file}: {len(labels)} labels but {len(thresholds)} thresholds")
     return metadata, labels, thresholds
+
+
+def _verify(path: Path, expected: str) -> None:
+    """Refuse a model file that is missing or whose sha256 is not the metadata's."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file missing (listed in {METADATA_FILE})")
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ModelError(f"{path}: sha256 {actual[:12]}… does not match the metadata "
+                         f"({expected[:12]}…); refusing to load a modified model file")
+
+
+def _load_pickle(model_file: Path, sha256: str) -> Any:
+    _verify(model_file, sha256)
+    import joblib  # here, not at module level: only this way of loading needs it
+
+    try:
+        return joblib.load(model_file)
+    except Exception as exc:
+        raise ModelError(f"{model_file}: cannot load model ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
+def _load_scorer(directory: Path, files: dict[str, str]) -> scorer.LinearScorer:
+    for name, sha256 in files.items():
+        _verify(directory / name, sha256)
+    try:
+        return scorer.LinearScorer.load(directory)
+    except Exception as exc:  # digests matched, so this is a bug or a foreign format
+        raise ModelError(f"{directory}: cannot load the numpy scorer ({type(exc).__name__}: "
+                         f"{exc})") from None
 
 
 def _download_mlflow_model(uri: str) -> Path:

@@ -153,7 +153,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
             "data_digest": digest, "schema_digest": schema.digest,
             "library_versions": _library_versions(),
         }
-        save_model_dir(model_dir, model, schema.names, thresholds, **metadata)
+        save_model_dir(model_dir, model, schema.names, thresholds,
+                       check_texts=list(training["text"]), **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
         logged = tracking.log_run(
             run_name=config.name, params=config.flat_params(), metrics=metrics,
@@ -189,7 +190,7 @@ def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
 
 def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
           ) -> list[RunResult]:
-    """Run experiments in order; promote the best to ``champion`` if it beats the current one."""
+    """Run experiments in order; make the best the ``champion`` unless the current one is better."""
     from newsevents import tracking
 
     tracking.setup()
@@ -212,7 +213,7 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
     if not results:
         return results
     best = max(results, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
-    best.promoted, best.message = tracking.promote_if_better(
+    best.promoted, best.message = tracking.promote_unless_worse(
         best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest)
     _say(best.message)
     if export and (best.promoted or not (paths.CHAMPION_DIR / MODEL_FILE).exists()):

@@ -17,7 +17,8 @@ import pytest
 from newsevents import paths
 from newsevents.cli import main
 from newsevents.corpus import split_article
-from newsevents.predict import MODEL_FILE, Predictor, save_model_dir
+from newsevents.predict import Predictor, save_model_dir
+from newsevents.scorer import ARRAYS_FILE
 
 CLI = str(Path(sys.executable).parent / "newsevents")
 SEED_ARTICLES = sorted(paths.RAW.glob("*.txt"))
@@ -25,7 +26,7 @@ GOOD = "Japan pledged $50 million in aid to Kenya. The two leaders met in Nairob
 SUMMARY_LINE = re.compile(r"^newsevents predict: (\d+) articles?, ([\d,]+) sentences, "
                           r"(\d+) failed, [\d.]+ s, [\d,]+ sentences/s")
 FORBIDDEN = ("mlflow", "datasets", "newsevents.train", "newsevents.evaluate",
-             "newsevents.tracking", "newsevents.config", "newsevents.dataset")
+             "newsevents.tracking", "newsevents.config", "newsevents.dataset", "sklearn", "scipy")
 
 
 def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
@@ -165,7 +166,7 @@ def test_unreadable_file(tiny_model_dir, tmp_path, capsys):
 
 def test_tampered_model_is_refused(tiny_model_dir, tmp_path, capsys):
     model = shutil.copytree(tiny_model_dir, tmp_path / "model")
-    with (model / MODEL_FILE).open("r+b") as handle:
+    with (model / ARRAYS_FILE).open("r+b") as handle:
         handle.seek(100)
         byte = handle.read(1)
         handle.seek(100)
@@ -173,16 +174,16 @@ def test_tampered_model_is_refused(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "labels.jsonl"
     assert main(["predict", str(SEED_ARTICLES[0]), "--model", str(model), "-o", str(out)]) == 1
     [line] = capsys.readouterr().err.splitlines()
-    assert f"{model / MODEL_FILE}: sha256" in line and "refusing" in line
+    assert f"{model / ARRAYS_FILE}: sha256" in line and "refusing" in line
     assert not out.exists()
 
 
 def test_model_not_matching_its_metadata_is_refused(tiny_model_dir, tmp_path, capsys):
-    tiny = Predictor.load(tiny_model_dir)
-    model = save_model_dir(tmp_path / "model", tiny.pipeline, tiny.labels[1:], [0.5] * 3)
+    tiny = Predictor.load(tiny_model_dir, engine="sklearn")
+    model = save_model_dir(tmp_path / "model", tiny.model, tiny.labels[1:], [0.5] * 3)
     assert main(["predict", str(SEED_ARTICLES[0]), "--model", str(model)]) == 1
     [line] = capsys.readouterr().err.splitlines()
-    assert f"{model / MODEL_FILE}: model gives 4 scores per sentence" in line
+    assert f"{model / ARRAYS_FILE}: model gives 4 scores per sentence" in line
 
 
 def test_missing_output_directory_is_a_user_error(tiny_model_dir, tmp_path, capsys):

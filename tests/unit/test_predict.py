@@ -18,7 +18,7 @@ from newsevents.predict import METADATA_FILE, MODEL_FILE, ModelError, Predictor,
 SEED_ARTICLES = sorted(paths.RAW.glob("*.txt"))
 # What the prediction path must never import (architecture: "labeling must start fast").
 FORBIDDEN = ("mlflow", "datasets", "newsevents.train", "newsevents.evaluate",
-             "newsevents.tracking", "newsevents.config", "newsevents.dataset")
+             "newsevents.tracking", "newsevents.config", "newsevents.dataset", "sklearn", "scipy")
 
 
 class FixedScores:
@@ -86,8 +86,50 @@ def test_tampered_model_is_refused_before_unpickling(model_copy, monkeypatch):
         handle.write(b"\0")
     monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled a tampered file"))
     with pytest.raises(ModelError, match=r"model\.joblib: sha256 .* does not match") as exc:
+        Predictor.load(model_copy, engine="sklearn")
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["scorer.json", "scorer.npz"])
+def test_tampered_scorer_file_is_refused(model_copy, name):
+    with (model_copy / name).open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match=rf"{name}: sha256 .* does not match") as exc:
         Predictor.load(model_copy)
     assert "\n" not in str(exc.value)
+
+
+def test_numpy_engine_never_reads_the_pickle(model_copy):
+    (model_copy / MODEL_FILE).unlink()
+    predictor = Predictor.load(model_copy)
+    assert predictor.engine == "numpy"
+    assert predictor.predict(["Japan pledged aid."])[0].scores
+    with pytest.raises(ModelError, match=r"model\.joblib: model file missing"):
+        Predictor.load(model_copy, engine="sklearn")
+
+
+def test_both_engines_give_the_same_scores(tiny_model_dir):
+    texts = [s.text for p in SEED_ARTICLES for s in split_article(p.read_text(encoding="utf-8"))]
+    fast, pickled = (Predictor.load(tiny_model_dir, engine=e) for e in ("numpy", "sklearn"))
+    assert (fast.engine, pickled.engine) == ("numpy", "sklearn")
+    np.testing.assert_allclose(fast.scores(texts), pickled.scores(texts), rtol=0, atol=1e-9)
+
+
+def test_model_without_scorer_loads_from_its_pickle(tmp_path, schema, table):
+    from newsevents.config import parse_config
+    from newsevents.dataset import multi_hot
+    from newsevents.models import build_pipeline
+
+    config = parse_config({"name": "char", "features": [{"type": "tfidf_char"}],
+                           "model": {"type": "logreg"}})
+    pipeline = build_pipeline(config, schema).fit(list(table["text"]), multi_hot(table, schema))
+    directory = save_model_dir(tmp_path / "char", pipeline, schema.names, [0.5] * len(schema))
+    meta = json.loads((directory / METADATA_FILE).read_text())
+    assert "scorer" not in meta and "only plain word TF-IDF" in meta["scorer_skipped"]
+    assert not (directory / "scorer.npz").exists()
+    assert Predictor.load(directory).engine == "sklearn"
+    with pytest.raises(ModelError, match="no numpy scorer in this model"):
+        Predictor.load(directory, engine="numpy")
 
 
 def test_missing_default_model_names_make_train(tmp_path, monkeypatch):
@@ -112,11 +154,12 @@ def test_bad_metadata_is_one_line_naming_the_file(model_copy, edit, problem):
     assert str(exc.value).startswith(str(meta_file)) and "\n" not in str(exc.value)
 
 
-def test_model_that_does_not_match_its_labels_is_refused(tiny_model_dir, tmp_path):
-    tiny = Predictor.load(tiny_model_dir)
-    directory = save_model_dir(tmp_path / "mismatch", tiny.pipeline, tiny.labels[:3], [0.5] * 3)
+@pytest.mark.parametrize("engine", ["numpy", "sklearn"])
+def test_model_that_does_not_match_its_labels_is_refused(tiny_model_dir, tmp_path, engine):
+    tiny = Predictor.load(tiny_model_dir, engine="sklearn")
+    directory = save_model_dir(tmp_path / "mismatch", tiny.model, tiny.labels[:3], [0.5] * 3)
     with pytest.raises(ModelError, match=r"gives 4 scores per sentence but metadata\.json lists 3"):
-        Predictor.load(directory)
+        Predictor.load(directory, engine=engine)
 
 
 def test_unloadable_pickle_is_a_model_error(model_copy):
@@ -127,7 +170,7 @@ def test_unloadable_pickle_is_a_model_error(model_copy):
     meta["sha256"] = file_sha256(model_copy / MODEL_FILE)
     (model_copy / METADATA_FILE).write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="cannot load model"):
-        Predictor.load(model_copy)
+        Predictor.load(model_copy, engine="sklearn")
 
 
 def test_prediction_path_stays_lean(tiny_model_dir):

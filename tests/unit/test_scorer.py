@@ -1,0 +1,68 @@
+"""The numpy scorer reproduces the scikit-learn pipelines it is converted from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from newsevents.config import parse_config
+from newsevents.dataset import multi_hot
+from newsevents.models import build_pipeline
+from newsevents.predict import PROBE_TEXTS
+from newsevents.scorer import LinearScorer, NotConvertible, from_pipeline
+
+# Text the fitted vocabularies have never seen, in several scripts and registers.
+UNSEEN = [
+    "Kenya's parliament voted to suspend the fuel subsidy until further notice.",
+    "ÉTATS-UNIS : Washington accuse Téhéran d'armer les rebelles houthis.",
+    "The Straße-Straße talks (Bonn, 1990) were ﬁnal; ﬂags flew at half-mast.",
+    "Ministers from ASEAN met their Pacific counterparts by video link.",
+    "\t\n  ", "$$$ 100,000,000 !!!", "talks talks talks talks",
+]
+
+CONFIGS = {
+    "tfidf": [{"type": "tfidf_word"}],
+    "tfidf-variants": [{"type": "tfidf_word", "ngram_range": [1, 3], "sublinear_tf": False,
+                        "strip_accents": None, "lowercase": False, "norm": "l1",
+                        "min_df": 2}],
+    "tfidf-unigrams-binary-noidf": [{"type": "tfidf_word", "ngram_range": [1, 1],
+                                     "binary": True, "use_idf": False}],
+    "champion-like": [{"type": "tfidf_word", "min_df": 2}, {"type": "embedding"},
+                      {"type": "lexicon"}],
+    "lexicon-only": [{"type": "lexicon"}],
+}
+
+
+def fitted(schema, table, features, model=None):
+    config = parse_config({"name": "x", "features": features,
+                           "model": model or {"type": "logreg"}})
+    return build_pipeline(config, schema).fit(list(table["text"]), multi_hot(table, schema))
+
+
+@pytest.mark.parametrize("features", CONFIGS.values(), ids=CONFIGS.keys())
+def test_scorer_matches_the_pipeline_after_a_save_and_load(schema, table, features, tmp_path):
+    pipeline = fitted(schema, table, features)
+    from_pipeline(pipeline).save(tmp_path)
+    scorer = LinearScorer.load(tmp_path)
+    texts = [*table["text"].sample(300, random_state=0), *UNSEEN, *PROBE_TEXTS]
+    expected = pipeline.predict_proba(texts)
+    np.testing.assert_allclose(scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
+    assert expected.std(axis=0).min() > 0.01  # the scores actually vary: the check has teeth
+
+
+def test_tfidf_terms_are_scikit_learns(schema, table):
+    pipeline = fitted(schema, table, CONFIGS["tfidf-variants"])
+    vectorizer = pipeline.named_steps["features"].transformer_list[0][1]
+    analyzer = vectorizer.build_analyzer()
+    [block] = from_pipeline(pipeline).blocks
+    for text in [*UNSEEN, *PROBE_TEXTS]:
+        assert block.analyze(text) == analyzer(text)
+
+
+@pytest.mark.parametrize(("features", "model", "problem"), [
+    ([{"type": "tfidf_char"}], {"type": "logreg"}, "only plain word TF-IDF"),
+    ([{"type": "tfidf_word"}], {"type": "complementnb"}, "binary logistic regression"),
+])
+def test_other_pipelines_are_not_convertible(schema, table, features, model, problem):
+    with pytest.raises(NotConvertible, match=problem):
+        from_pipeline(fitted(schema, table, features, model))
