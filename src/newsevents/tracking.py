@@ -151,14 +151,18 @@ def champion() -> tuple[str, float, str] | None:
             version.tags.get("data_digest", ""))
 
 
-def promote_if_better(version: str, score: float, digest: str = "") -> tuple[bool, str]:
-    """Move ``champion`` to ``version`` only if it beats the current champion; say why."""
+def promote_unless_worse(version: str, score: float, digest: str = "") -> tuple[bool, str]:
+    """Move ``champion`` to ``version`` unless it scores below the current champion; say why.
+
+    A tie promotes: the newer model scores as well and carries the newer export (such as the
+    numpy scorer, which older exports lack).
+    """
     current = champion()
-    if current is not None and score <= current[1]:
+    if current is not None and score < current[1]:
         caveat = ("; note: the champion was evaluated on other data, rerun its experiment to "
                   "compare like with like") if digest and current[2] != digest else ""
         return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
-                       f"{current[1]:.3f} ≥ {score:.3f}{caveat})")
+                       f"{current[1]:.3f} > {score:.3f}{caveat})")
     MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
     before = "no champion yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
