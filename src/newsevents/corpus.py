@@ -62,9 +62,14 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"
 
 def normalize(text: str) -> str:
     """Fold a sentence to the form its id is computed from (case, quotes, dashes, spacing)."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    text = re.sub(r"\s+", " ", text).strip()
-    return text.rstrip(" .!?;:,")
+    # ASCII text is already NFKC and its only foldable character is the backtick; skipping the
+    # rest matters because every sentence labeled gets an id.
+    if text.isascii():
+        text = text.replace("`", "'")
+    else:
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    # str.split() splits on exactly the characters re's \s matches.
+    return " ".join(text.lower().split()).rstrip(" .!?;:,")
 
 
 def sentence_id(text: str) -> str:
@@ -74,7 +79,15 @@ def sentence_id(text: str) -> str:
 
 # --------------------------------------------------------------------------- cleaning
 
-_TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
+_CLOSERS = "\"'”’)]"
+
+
+def _is_terminal(text: str) -> bool:
+    """True if ``text`` ends a sentence: . ! ? or … then only closing quotes or brackets."""
+    # The same as searching r"[.!?…][\"'”’)\]]*$", without trying every start position.
+    return text.rstrip(_CLOSERS)[-1:] in (".", "!", "?", "…")
+
+
 _FUNCTION_WORDS = frozenset({
     "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "with", "by", "and", "or",
     "but", "as", "into", "than", "that", "which", "who", "whose", "its", "their", "his", "her",
@@ -115,7 +128,9 @@ _DATELINE = re.compile(
 )
 _SPACES = re.compile(r"[ \t]+")
 _BULLET = re.compile(r"^\s*[•·*▪●◦‣>-]\s+")
+_BULLET_MARKS = frozenset("•·*▪●◦‣>-")
 _BREADCRUMB = re.compile(r"(?:\s[>|»/]\s.*){2,}")
+_BREADCRUMB_MARKS = frozenset(">|»/")
 
 
 def _is_furniture(line: str, is_first: bool) -> bool:
@@ -123,8 +138,9 @@ def _is_furniture(line: str, is_first: bool) -> bool:
     words = line.split()
     if not words:
         return True
-    terminal = bool(_TERMINAL.search(line))
-    if _CREDIT_LINE.match(line) or _BREADCRUMB.search(line) or _BYLINE.match(line):
+    terminal = _is_terminal(line)
+    if _CREDIT_LINE.match(line) or _BYLINE.match(line) or (
+            _BREADCRUMB_MARKS.intersection(line) and _BREADCRUMB.search(line)):
         return True
     if len(words) <= 25 and _WIDGET.search(line):
         return True
@@ -141,7 +157,7 @@ def _rejoin_wrapped(lines: list[str]) -> list[str]:
         if out and out[-1] and line:
             prev = out[-1]
             last_word = prev.split()[-1].lower()
-            if not _TERMINAL.search(prev) and (
+            if not _is_terminal(prev) and (
                 line[0].islower() or last_word in _FUNCTION_WORDS or prev.endswith(",")
             ):
                 out[-1] = f"{prev} {line}"
@@ -154,7 +170,7 @@ def clean_text(text: str) -> list[str]:
     """Turn raw article text into content blocks: furniture removed, wrapped lines rejoined."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\u200b", "")
-    lines = [_SPACES.sub(" ", _BULLET.sub("", raw)).strip() for raw in text.split("\n")]
+    lines = [_tidy_line(raw) for raw in text.split("\n")]
     blocks: list[str] = []
     for line in _rejoin_wrapped(lines):
         # Cheap guards first: this loop runs once per line of every article labeled.
@@ -165,10 +181,21 @@ def clean_text(text: str) -> list[str]:
         if not line or _is_furniture(line, is_first=not blocks):
             continue
         line = _DATELINE.sub("", line, count=1)
-        line = _strip_tail(_TRAILING_CREDIT, line).strip()
+        # A trailing credit ends in "]" or ")" or has a colon near the end.
+        if line.endswith(("]", ")")) or ":" in line[-120:]:
+            line = _strip_tail(_TRAILING_CREDIT, line, 120).strip()
         if line:
             blocks.append(line)
     return blocks
+
+
+def _tidy_line(raw: str) -> str:
+    """A line without its bullet and with runs of spaces or tabs made single."""
+    if raw.lstrip()[:1] in _BULLET_MARKS:
+        raw = _BULLET.sub("", raw)
+    if "\t" in raw or "  " in raw:
+        raw = _SPACES.sub(" ", raw)
+    return raw.strip()
 
 
 def _strip_tail(pattern: re.Pattern[str], line: str, window: int = 120) -> str:
@@ -238,7 +265,7 @@ def _merge_fragments(parts: list[str]) -> list[str]:
                 prev.rstrip().endswith(('"', "”")) and _ATTRIBUTION.match(part)
                 and len(part.split()) <= 12
             )
-            continued = part[0].islower() and not _TERMINAL.search(prev)
+            continued = part[0].islower() and not _is_terminal(prev)
             if fragment or quote_then_attribution or continued:
                 out[-1] = f"{prev} {part}"
                 continue

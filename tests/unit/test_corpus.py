@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
 
 from newsevents import paths
 from newsevents.corpus import (
+    _QUOTES,
     CorpusError,
+    _is_terminal,
     clean_text,
     iter_input_files,
+    normalize,
     read_file,
     sentence_id,
     split_article,
     split_block,
 )
+
+# Inputs for checking the fast paths against their plain definitions: Unicode spaces and
+# separators, backticks, compatibility characters, closing quotes and brackets.
+TRICKY = ["Talks ended.", "Talks ended", "“Talks ended.”", "(Talks ended!)’]", "ended…", "…",
+          "", ".", "'", "ended .\u2009", "say `no` .", "A\u00a0\u2003b\x1c c\x85 d `quoted` ﬁnal ①",
+          "\tTABS\tand\r\nbreaks  ", "Ωmega – “dash” — end?!", "İstanbul’s ＦＵＬＬＷＩＤＴＨ."]
 
 
 def sentences(stem: str) -> list[str]:
@@ -97,6 +109,17 @@ def test_sentence_ids_are_stable_under_cosmetic_changes():
     assert a != sentence_id("Iran and North Korea are fuelling Russia's war with drones.")
     assert split_article("A short one. Another sentence here.")[1].id == sentence_id(
         "Another sentence here.")
+
+
+def test_fast_paths_match_their_plain_definitions():
+    def slow_normalize(text):
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+        return re.sub(r"\s+", " ", text).strip().rstrip(" .!?;:,")
+
+    terminal = re.compile(r"[.!?…][\"'”’)\]]*$")
+    for text in TRICKY:
+        assert normalize(text) == slow_normalize(text), text
+        assert _is_terminal(text) == bool(terminal.search(text)), text
 
 
 def test_clean_text_keeps_ordinary_short_paragraphs_with_punctuation():
