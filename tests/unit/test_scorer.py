@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 
@@ -50,13 +52,19 @@ def test_scorer_matches_the_pipeline_after_a_save_and_load(schema, table, featur
     assert expected.std(axis=0).min() > 0.01  # the scores actually vary: the check has teeth
 
 
-def test_tfidf_terms_are_scikit_learns(schema, table):
-    pipeline = fitted(schema, table, CONFIGS["tfidf-variants"])
+@pytest.mark.parametrize("config", ["tfidf", "tfidf-variants"])
+def test_tfidf_terms_are_scikit_learns(schema, table, config):
+    pipeline = fitted(schema, table, CONFIGS[config])
     vectorizer = pipeline.named_steps["features"].transformer_list[0][1]
     analyzer = vectorizer.build_analyzer()
     [block] = from_pipeline(pipeline).blocks
     for text in [*UNSEEN, *PROBE_TEXTS]:
         assert block.analyze(text) == analyzer(text)
+
+
+def test_no_combining_mark_below_u0300():
+    # _strip_accents_unicode skips the lookup for characters below U+0300.
+    assert not any(unicodedata.combining(chr(c)) for c in range(0x300))
 
 
 @pytest.mark.parametrize(("features", "model", "problem"), [
