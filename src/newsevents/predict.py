@@ -285,9 +285,16 @@ def _load_scorer(directory: Path, files: dict[str, str]) -> scorer.LinearScorer:
 
 
 def _download_mlflow_model(uri: str) -> Path:
-    """Fetch the model directory behind a registered MLflow model (imports MLflow)."""
+    """Fetch the model directory behind a registered MLflow model (imports MLflow).
+
+    The copy lives in a temporary directory removed when the process exits (batch workers
+    re-load the model from it until then).
+    """
+    import atexit
     import logging
     import os
+    import shutil
+    import tempfile
     import warnings
 
     # MLflow's advice on pyfunc type hints, its store set-up logs and its download progress bar
@@ -299,7 +306,9 @@ def _download_mlflow_model(uri: str) -> Path:
         with warnings.catch_warnings(record=True):
             from newsevents.tracking import download_model_dir
 
-            return download_model_dir(uri)
+            dest = Path(tempfile.mkdtemp(prefix="newsevents-model-"))
+            atexit.register(shutil.rmtree, dest, ignore_errors=True)
+            return download_model_dir(uri, dest)
     except Exception as exc:  # MLflow raises many types; the user needs one line, not a trace
         first_line = (str(exc).strip().splitlines() or [""])[0]
         raise ModelError(f"{uri}: cannot fetch the model from MLflow ({type(exc).__name__}: "

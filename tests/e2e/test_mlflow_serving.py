@@ -76,6 +76,19 @@ def test_pyfunc_gives_one_prediction_per_row(store, tiny_model_dir):
     assert len(out) == len(SENTENCES)
     assert out.to_dict("records") == expected(tiny_model_dir)
     assert len(model.predict(pd.DataFrame({"text": SENTENCES[:1]}))) == 1
+    assert model.unwrap_python_model().predictor.engine == "numpy"
+
+
+def test_cli_labels_with_a_registered_model_and_cleans_up(store, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "labels.jsonl"
+    subprocess.run([str(BIN / "newsevents"), "predict", "-", "--unit", "sentence", "--model",
+                    CHAMPION_URI, "-o", str(out)], input="\n".join(SENTENCES), text=True,
+                   env={**store["env"], "TMPDIR": str(scratch)}, cwd=store["root"],
+                   capture_output=True, timeout=120, check=True)
+    assert len(out.read_text().splitlines()) == len(SENTENCES)
+    assert list(scratch.iterdir()) == []  # the downloaded model copy is gone
 
 
 def test_predictor_loads_a_registered_model(store, tiny_model_dir):
