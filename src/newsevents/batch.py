@@ -56,13 +56,14 @@ UNITS = ("article", "sentence")
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"
 ROW_FIELDS = ("article_id", "sentence_index", "sentence_id", "text", "labels")
-# ~500 news sentences: large enough that one model call and one inter-process hop per chunk
-# cost little, small enough that memory stays at a few MB per chunk in flight.
-CHUNK_CHARS = 64_000
-# Starting a worker process (it imports scikit-learn and loads the model) takes 1.5-3 s here.
-# Measured on 2 cores (benchmarks/predict_speed.py): two workers win from ~5 MB of text on an
-# idle machine, but only from ~25 MB when other work holds a core; below this, one process.
-PARALLEL_MIN_BYTES = 16 * 2**20
+# ~2,000 news sentences: large enough that one model call (the embedding tokenizer works best
+# on big batches) and one inter-process hop per chunk cost little, small enough that memory
+# stays at a few MB per chunk in flight.
+CHUNK_CHARS = 256_000
+# A worker loading the numpy scorer starts in about 0.3 s (a pickled pipeline: 1.5-3 s).
+# Measured on 2 cores, idle: two workers break even at about 1.2 MB of text and win from there
+# (2.4 s against 2.0 s at 2.5 MB); below this, one process.
+PARALLEL_MIN_BYTES = 2 * 2**20
 
 
 # --------------------------------------------------------------------------- report

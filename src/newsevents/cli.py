@@ -180,7 +180,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="list the inputs that failed, one line each (default: "
                         "<OUTPUT stem>.errors.txt beside --output; none for stdout)")
     p.add_argument("--jobs", type=int, metavar="N",
-                   help="worker processes (default: all cores for inputs of 16 MiB or more, "
+                   help="worker processes (default: all cores for inputs of 2 MiB or more, "
                         "else 1)")
     p.set_defaults(func=_cmd_predict)
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from newsevents.lexicon import keyword_counts, keyword_patterns
+from newsevents.lexicon import count_keywords, keyword_patterns
 
 SPEC_FILE = "scorer.json"
 ARRAYS_FILE = "scorer.npz"
@@ -144,7 +144,7 @@ class Lexicon:
         self.width = len(self.keywords)
 
     def decision(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
-        counts = np.array([keyword_counts(self.patterns, t) for t in texts],
+        counts = np.array([count_keywords(self.patterns, t) for t in texts],
                           dtype=np.float64).reshape(len(texts), self.width)
         return (counts / self.scale) @ weights
 
