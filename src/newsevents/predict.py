@@ -126,7 +126,7 @@ class Predictor:
 
     def __init__(self, model: Any, labels: Sequence[str], thresholds: Sequence[float],
                  metadata: dict[str, Any] | None = None, directory: Path | None = None,
-                 engine: str = "sklearn"):
+                 engine: str = "auto"):
         if len(labels) != len(thresholds):
             raise ModelError(f"{len(labels)} labels but {len(thresholds)} thresholds")
         self.model = model
