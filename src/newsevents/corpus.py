@@ -344,20 +344,33 @@ def html_to_text(html: str) -> str:
     return title + (body or "")
 
 
-def _records_jsonl(text: str, source: str, stem: str,
-                   errors: list[str] | None) -> Iterator[Article]:
+def jsonl_records(text: str, source: str) -> Iterator[tuple[int, dict | CorpusError]]:
+    """``(line number, record)`` per non-blank line of JSONL ``text``.
+
+    A line that is not a JSON object yields a :class:`CorpusError` (naming ``source`` and the
+    line) in place of the record, so that each caller decides whether to skip or stop.
+    """
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            _fail(f"{source}:{n}: malformed JSON ({exc.msg})", errors)
+            yield n, CorpusError(f"{source}:{n}: malformed JSON ({exc.msg})")
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        yield n, (record if isinstance(record, dict)
+                  else CorpusError(f"{source}:{n}: not a JSON object"))
+
+
+def _records_jsonl(text: str, source: str, stem: str,
+                   errors: list[str] | None) -> Iterator[Article]:
+    for n, record in jsonl_records(text, source):
+        if isinstance(record, CorpusError):
+            _fail(str(record), errors)
+        elif not isinstance(record.get("text"), str):
             _fail(f"{source}:{n}: record has no string 'text' field", errors)
-            continue
-        yield Article(str(record.get("id", f"{stem}:{n}")), record["text"], f"{source}:{n}")
+        else:
+            yield Article(str(record.get("id", f"{stem}:{n}")), record["text"], f"{source}:{n}")
 
 
 def _records_csv(text: str, source: str, stem: str,

@@ -28,7 +28,14 @@ import pandas as pd
 from scipy import sparse
 
 from newsevents import paths
-from newsevents.corpus import CorpusError, decode, normalize, sentence_id, split_article
+from newsevents.corpus import (
+    CorpusError,
+    decode,
+    jsonl_records,
+    normalize,
+    sentence_id,
+    split_article,
+)
 from newsevents.labels import LabelSchema, SchemaError
 
 ANNOTATION_COLUMNS = ["sentence_id", "article_id", "text", "labels", "note"]
@@ -92,20 +99,16 @@ def _read_table(path: Path) -> pd.DataFrame:
     except CorpusError as exc:
         raise AnnotationError([str(exc)]) from None
     if path.suffix.lower() == ".jsonl":
-        records = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationError([f"{path}:{n}: malformed JSON ({exc.msg})"]) from None
+        records, line_numbers = [], []
+        for n, record in jsonl_records(text, str(path)):
+            if isinstance(record, CorpusError):
+                raise AnnotationError([str(record)])
             if isinstance(record.get("labels"), list):
                 record["labels"] = ";".join(map(str, record["labels"]))
             records.append({k: "" if v is None else str(v) for k, v in record.items()})
-        frame = pd.DataFrame.from_records(records)
-        frame.index = pd.RangeIndex(1, len(frame) + 1)  # report JSONL line numbers
-        return frame
+            line_numbers.append(n)
+        # Indexed by line number, so that problems are reported where they are in the file.
+        return pd.DataFrame.from_records(records, index=line_numbers)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             on_bad_lines="error")

@@ -132,3 +132,16 @@ def test_generic_labeled_file_with_its_own_ids(tmp_path, schema):
     assert list(table["sentence_id"]) == [sentence_id("Japan pledged aid to Kenya."),
                                           sentence_id("Rain fell.")]
     assert np.all(table["story_id"] != "")
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ('{"text": "Rain fell.", "labels": []}\n[1, 2]\n', r"extra\.jsonl:2: not a JSON object"),
+    ('{"text": "Rain fell.", "labels": []}\n\n{"text": \n', r"extra\.jsonl:3: malformed JSON"),
+    ('{"text": "Rain fell.", "labels": []}\n\n{"text": "Hail.", "labels": ["hail"]}\n',
+     r"extra\.jsonl:3: .*hail"),
+])
+def test_bad_labeled_jsonl_names_the_line(tmp_path, schema, content, problem):
+    path = tmp_path / "extra.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(AnnotationError, match=problem):
+        load_labeled_file(path, schema)
