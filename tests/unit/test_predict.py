@@ -180,3 +180,19 @@ def test_prediction_path_stays_lean(tiny_model_dir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_scorer_that_drifts_from_the_pipeline_is_not_exported(tiny_model_dir, tmp_path,
+                                                              monkeypatch):
+    from newsevents import scorer
+
+    pipeline = Predictor.load(tiny_model_dir, engine="sklearn").model
+    exact = scorer.LinearScorer.predict_proba
+    monkeypatch.setattr(scorer.LinearScorer, "predict_proba",
+                        lambda self, texts: exact(self, texts) + 1e-6)
+    directory = save_model_dir(tmp_path / "drift", pipeline, ["a", "b", "c", "d"], [0.5] * 4)
+    meta = json.loads((directory / METADATA_FILE).read_text())
+    assert "scorer" not in meta and "differ from the pipeline's by up to 1.0e-06" in \
+        meta["scorer_skipped"]
+    assert not any((directory / name).exists() for name in scorer.FILES)
+    assert Predictor.load(directory).engine == "sklearn"
