@@ -222,19 +222,19 @@ class LinearScorer:
     def save(self, directory: Path) -> list[str]:
         """Write the scorer's files into ``directory``; return their names."""
         arrays = {"coef": self.coef, "intercept": self.intercept}
-        blocks = []
+        blocks, names = [], [SPEC_FILE, ARRAYS_FILE]
         for i, block in enumerate(self.blocks):
             blocks.append(block.spec())
             arrays.update({f"block{i}_{name}": a for name, a in block.arrays().items()})
-            if isinstance(block, Embedding):
+            if isinstance(block, Embedding):  # at most one (see from_pipeline)
                 (directory / TOKENIZER_FILE).write_text(block.model.tokenizer.to_str(),
                                                         encoding="utf-8")
+                names.append(TOKENIZER_FILE)
         (directory / SPEC_FILE).write_text(json.dumps({"format": FORMAT, "blocks": blocks},
                                                       ensure_ascii=False), encoding="utf-8")
         with (directory / ARRAYS_FILE).open("wb") as handle:
             np.savez(handle, **arrays)
-        return [SPEC_FILE, ARRAYS_FILE] + ([TOKENIZER_FILE] if (directory / TOKENIZER_FILE)
-                                           .exists() else [])
+        return names
 
     @classmethod
     def load(cls, directory: Path | str) -> LinearScorer:
@@ -295,6 +295,8 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
             blocks.append(Embedding(step.model_))
         else:
             raise NotConvertible(f"feature {name!r} ({type(step).__name__}) is not supported")
+    if sum(isinstance(b, Embedding) for b in blocks) > 1:
+        raise NotConvertible("more than one embedding feature is not supported")
     estimators = classifier.estimators_
     if not all(isinstance(e, LogisticRegression) and np.shape(e.coef_)[0] == 1
                for e in estimators):
