@@ -136,10 +136,19 @@ class Evaluation:
     fold_sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
+def fold_training_table(corpus: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
+                        test: np.ndarray) -> pd.DataFrame:
+    """A fold's training rows: ``corpus`` rows ``train`` and the ``extra`` rows that share no
+    near-duplicate group with a test row (else a copied or reworded quote would leak)."""
+    held_out = set(corpus["group_id"].iloc[test])
+    return pd.concat([corpus.iloc[train], extra[~extra["group_id"].isin(held_out)]],
+                     ignore_index=True)
+
+
 def _run_fold(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
               test: np.ndarray, schema: LabelSchema, inner_folds: int, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    train_table = pd.concat([corpus.iloc[train], extra], ignore_index=True)
+    train_table = fold_training_table(corpus, extra, train, test)
     with warnings.catch_warnings():
         # A label absent from a small training fold is expected; OvR then predicts a constant.
         warnings.filterwarnings("ignore", message="Label not .* is present in all training")
@@ -154,7 +163,8 @@ def cross_validate(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame
                    progress: Callable[[int], None] | None = None) -> Evaluation:
     """Repeated grouped K-fold on ``corpus`` plus leave-one-story-out.
 
-    ``extra`` rows (authored sentences) join every training fold and are never scored.
+    ``extra`` rows (authored sentences) join every training fold, except near-duplicates of
+    that fold's test rows, and are never scored.
     """
     y = multi_hot(corpus, schema)
     jobs = []

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from newsevents.evaluate import bootstrap_macro_f1, choose_thresholds, label_metrics
+from newsevents.evaluate import (
+    bootstrap_macro_f1,
+    choose_thresholds,
+    fold_training_table,
+    label_metrics,
+)
 
 
 def test_thresholds_maximise_f1_between_scores():
@@ -38,3 +44,10 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
     low, high = bootstrap_macro_f1(y, [p], groups, 500, seed=1)
     assert low < label_metrics(y, p, ["a", "b", "c"])["macro_f1"] < high
     assert (low, high) == bootstrap_macro_f1(y, [p], groups, 500, seed=1)
+
+
+def test_extra_rows_that_near_duplicate_a_test_row_sit_out_that_fold():
+    corpus = pd.DataFrame({"text": ["c0", "c1", "c2"], "group_id": ["g0", "g1", "g2"]})
+    extra = pd.DataFrame({"text": ["reworded c1", "new"], "group_id": ["g1", "g9"]})
+    table = fold_training_table(corpus, extra, np.array([0, 2]), np.array([1]))
+    assert list(table["text"]) == ["c0", "c2", "new"]
