@@ -50,10 +50,11 @@ CLEAR = {
 
 # Guide "No" cases, with the label that must not fire.
 HARD_NEGATIVES = [
-    pytest.param("The UN appealed for $200 million to help drought victims in Somalia.",
-                 "aid_pledge", marks=pytest.mark.xfail(
-                     strict=True, reason="known weakness: an appeal naming a sum of money still "
-                                         "scores above the aid_pledge threshold")),
+    ("The UN appealed for $200 million to help drought victims in Somalia.", "aid_pledge"),
+    pytest.param("Belgium urged the European Union to lift its sanctions on Cuba.",
+                 "policy_shift", marks=pytest.mark.xfail(
+                     strict=True, reason="known weakness: a call on another actor to change its "
+                                         "policy still often scores as policy_shift")),
     ("Germany signed a contract to sell 40 tanks to Qatar.", "aid_pledge"),
     ("Israeli tanks shelled positions near Rafah on Monday.", "threat_attribution"),
     ("The minister gave a press conference in Paris on Friday.", "diplomatic_meeting"),
