@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5000
 CHAMPION := models/champion/model.joblib
 
-.PHONY: help install data train test lint ui bench clean
+.PHONY: help install data train curve test lint ui bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict +
 
 train: $(STAMP)  ## train every default experiment, log to MLflow, export the champion
 	$(BIN)/newsevents train
+
+curve: $(STAMP)  ## learning curve of the champion family on the test split (logged to MLflow)
+	$(BIN)/newsevents curve
 
 $(CHAMPION): $(STAMP)
 	$(BIN)/newsevents train

@@ -47,7 +47,8 @@ from newsevents.predict import ModelError, Predictor
 # and the next run re-ranks with a model retrained on the new labels anyway.
 MAX_QUEUE = 1000
 # Files whose sentences never enter the queue (besides the store's own file).
-LABELED_FILES = (paths.SEED_ANNOTATIONS, paths.AUTHORED_ANNOTATIONS)
+LABELED_FILES = (paths.SEED_ANNOTATIONS, paths.AUTHORED_ANNOTATIONS,
+                 *sorted(paths.POOL_ANNOTATIONS.glob("*.csv")))
 EXPORT_COLUMNS = [*ANNOTATION_COLUMNS, "suggested", "uncertainty", "headline", "previous", "next"]
 _EPS = 1e-6
 

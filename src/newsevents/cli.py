@@ -41,7 +41,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     dataset = build_dataset(load_schema())
     for name, split in dataset.items():
-        print(f"{name}: {split.num_rows} sentences")
+        print(f"{name}: {split.num_rows} sentences from {len(set(split['article_id']))} "
+              "documents")
     print(f"saved to {paths.PROCESSED / 'dataset'} (Parquet in {paths.PROCESSED / 'parquet'})")
     return EXIT_OK
 
@@ -70,6 +71,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UserError("no experiments to run (none given, none marked default in experiments/)")
     results = train(configs, export=not args.no_export, n_jobs=args.jobs)
     print(summary_table(results))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- curve
+
+def _add_curve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("curve", help="learning curve of an experiment on the test split",
+                       description="Train an experiment on the seed and authored sentences plus "
+                                   "0, 25, 50 and 100%% of the pool training documents, score "
+                                   "each model on the held-out test split, print the table and "
+                                   "log it (CSV and plot) as an MLflow run.")
+    p.add_argument("config", type=Path, nargs="?",
+                   default=Path("experiments/08-tfidf-embed-lexicon-logreg.yaml"),
+                   help="experiment YAML (default: the champion family)")
+    p.set_defaults(func=_cmd_curve)
+
+
+def _cmd_curve(args: argparse.Namespace) -> int:
+    from newsevents.config import load_config
+    from newsevents.curve import run_learning_curve
+
+    frame = run_learning_curve(load_config(args.config))
+    print(frame.to_string(index=False))
     return EXIT_OK
 
 
@@ -218,7 +242,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- main
 
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train,
-                                                                 _add_annotate, _add_predict]
+                                                                 _add_curve, _add_annotate,
+                                                                 _add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:

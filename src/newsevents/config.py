@@ -56,7 +56,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     folds: int = 5
-    repeats: int = 3
+    repeats: int = 1
     bootstrap: int = 1000
     inner_folds: int = 3  # for choosing thresholds inside each training fold
 

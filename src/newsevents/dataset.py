@@ -2,13 +2,17 @@
 
 The annotation CSVs under ``data/annotations/`` are what people edit. This module checks them
 against the label schema and the corpus, puts near-duplicate sentences (a quote syndicated in
-several articles) into one *group*, and builds the dataset with two splits:
+several articles, a sentence a country repeats every year) into one *group*, and builds the
+dataset with three splits:
 
-- ``corpus``: sentences of real articles; every metric is computed on these only;
-- ``authored``: sentences written for the project; training only.
+- ``train``: real sentences (seed articles, labeled pool sentences, annotated articles) that
+  training and cross-validation use; every cross-validated metric is computed on these only;
+- ``test``: real sentences of the documents listed in ``data/splits/test-documents.csv``,
+  never used for training, thresholds or model choice;
+- ``authored``: sentences written for the project; training only, never scored.
 
-Cross-validation folds (:func:`group_folds`, :func:`story_folds`) never put one group, or one
-story, on both sides.
+Cross-validation folds (:func:`group_folds`) never put one document, or one near-duplicate group,
+on both sides.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,8 +43,14 @@ from newsevents.labels import LabelSchema, SchemaError
 
 ANNOTATION_COLUMNS = ["sentence_id", "article_id", "text", "labels", "note"]
 REQUIRED_COLUMNS = ("sentence_id", "text", "labels")
-AUTHORED = "authored"
-CORPUS = "corpus"
+# Where a labeled sentence comes from (the ``source`` column; pool files name their pool).
+SEED, ANNOTATED, AUTHORED = "seed", "annotated", "authored"
+# How it is used (the ``split`` column; authored rows have split ``authored``).
+TRAIN, TEST = "train", "test"
+SPLITS = (TRAIN, TEST, AUTHORED)
+# Columns that name a sentence's document in a user's labeled file, in order of preference.
+DOCUMENT_COLUMNS = ("document_id", "story_id", "article_id")
+STRATIFY_MAX_UNITS = 500
 # Two sentences are near-duplicates when most words of the shorter one are in the longer one.
 NEAR_DUPLICATE_CONTAINMENT = 0.8
 
@@ -119,21 +128,27 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def load_annotations(path: str | Path, schema: LabelSchema, corpus: CorpusIndex | None = None,
-                     source: str = CORPUS) -> pd.DataFrame:
-    """Read and validate one annotation file (see :func:`validate_annotations`)."""
+                     source: str = SEED) -> pd.DataFrame:
+    """Read and validate one of the project's annotation files (:func:`validate_annotations`)."""
     path = Path(path)
-    return validate_annotations(_read_table(path), path, schema, corpus, source)
+    frame = _read_table(path)
+    if "document_id" in frame.columns and "article_id" not in frame.columns:
+        frame = frame.rename(columns={"document_id": "article_id"})
+    return validate_annotations(frame, path, schema, corpus, source)
 
 
 def validate_annotations(frame: pd.DataFrame, path: Path, schema: LabelSchema,
-                         corpus: CorpusIndex | None = None, source: str = CORPUS) -> pd.DataFrame:
+                         corpus: CorpusIndex | None = None, source: str = SEED,
+                         check_ids: bool = True) -> pd.DataFrame:
     """Check annotation rows read from ``path``.
 
-    Checks: required columns, empty text, unknown labels, duplicate ids, an id that no longer
-    matches its text, and (when ``corpus`` is given) text that is not a sentence of the corpus.
+    Checks: required columns, empty text, unknown labels, duplicate ids, and, with
+    ``check_ids``, an id that no longer matches its text (the project's ids are hashes of the
+    text) and (when ``corpus`` is given) text that is not a sentence of the corpus.
     Raises :class:`AnnotationError` listing every problem, one line each.
 
-    Returns a frame with columns ``sentence_id, article_id, text, labels (list), note, source``.
+    Returns a frame with columns ``sentence_id, article_id, text, labels (list), note, source``;
+    a ``source`` column in the file (a pool's name) wins over the ``source`` argument.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -142,20 +157,25 @@ def validate_annotations(frame: pd.DataFrame, path: Path, schema: LabelSchema,
     problems: list[str] = []
     seen: dict[str, int] = {}
     parsed: list[list[str]] = []
-    for row_no, row in frame.iterrows():
+    for row_no, sid, text, cell in zip(frame.index, frame["sentence_id"], frame["text"],
+                                       frame["labels"], strict=True):
         where = f"{path}:{row_no}"
-        sid, text = row["sentence_id"].strip(), row["text"]
+        sid = sid.strip()
         try:
-            parsed.append(schema.parse(row["labels"]))
+            parsed.append(schema.parse(cell))
         except SchemaError as exc:
             problems.append(f"{where}: {exc}")
             parsed.append([])
         if not text.strip():
             problems.append(f"{where}: empty text")
             continue
-        if sid in seen:
+        if not sid:
+            problems.append(f"{where}: empty sentence id")
+        elif sid in seen:
             problems.append(f"{where}: duplicate sentence id {sid} (first at row {seen[sid]})")
         seen.setdefault(sid, row_no)
+        if not check_ids:
+            continue
         if sid != sentence_id(text):
             problems.append(f"{where}: sentence id {sid} does not match the text "
                             f"(was the text edited? its id would be {sentence_id(text)})")
@@ -163,13 +183,14 @@ def validate_annotations(frame: pd.DataFrame, path: Path, schema: LabelSchema,
             problems.append(f"{where}: text no longer matches any corpus sentence ({sid})")
     if problems:
         raise AnnotationError(problems)
+    blank = pd.Series("", index=frame.index)
     out = pd.DataFrame({
         "sentence_id": frame["sentence_id"].str.strip(),
-        "article_id": frame.get("article_id", pd.Series("", index=frame.index)),
+        "article_id": frame.get("article_id", blank),
         "text": frame["text"],
         "labels": parsed,
-        "note": frame.get("note", pd.Series("", index=frame.index)),
-        "source": source,
+        "note": frame.get("note", blank),
+        "source": frame["source"] if "source" in frame.columns else source,
     })
     return out.reset_index(drop=True)
 
@@ -198,6 +219,31 @@ def _word_sets(texts: Sequence[str]) -> sparse.csr_matrix:
     return sparse.csr_matrix((data, (rows, cols)), shape=(len(texts), max(len(vocab), 1)))
 
 
+class _UnionFind:
+    """Disjoint sets over ``0..n-1`` (path halving)."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+    def labels(self, names: Sequence[str], prefix: str) -> list[str]:
+        """Per element: ``prefix`` + the smallest name in its set."""
+        roots = [self.find(i) for i in range(len(names))]
+        smallest: dict[int, str] = {}
+        for root, name in zip(roots, names, strict=True):
+            smallest[root] = min(smallest.get(root, name), name)
+        return [prefix + smallest[root] for root in roots]
+
+
 def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
                           threshold: float = NEAR_DUPLICATE_CONTAINMENT) -> list[str]:
     """Group id per sentence: sentences sharing ≥ ``threshold`` of the shorter one's words join.
@@ -208,22 +254,32 @@ def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
     n = len(texts)
     words = _word_sets(texts)
     sizes = np.asarray(words.sum(axis=1)).ravel()
-    overlap = (words @ words.T).tocoo()
-    parent = list(range(n))
+    sets = _UnionFind(n)
+    transposed = words.T.tocsc()
+    # Blocks of rows: the full overlap matrix of ten thousand sentences would take gigabytes.
+    for start in range(0, n, 1000):
+        overlap = (words[start:start + 1000] @ transposed).tocoo()
+        rows = overlap.row + start
+        smaller = np.maximum(np.minimum(sizes[rows], sizes[overlap.col]), 1)
+        keep = (rows < overlap.col) & (overlap.data >= threshold * smaller) & (overlap.data >= 4)
+        for i, j in zip(rows[keep], overlap.col[keep], strict=True):
+            sets.union(int(i), int(j))
+    return sets.labels([str(i) for i in ids], "g")
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i, j, shared in zip(overlap.row, overlap.col, overlap.data, strict=True):
-        if i < j and shared >= threshold * max(min(sizes[i], sizes[j]), 1) and shared >= 4:
-            parent[find(i)] = find(j)
-    members: dict[int, list[str]] = {}
-    for i in range(n):
-        members.setdefault(find(i), []).append(ids[i])
-    return ["g" + min(members[find(i)])[1:] for i in range(n)]
+def fold_units(table: pd.DataFrame) -> list[str]:
+    """Per row, the unit that folds keep whole: its document merged with its near-duplicates.
+
+    Rows with an empty ``story_id`` (authored sentences, or a labeled file without a document
+    column) are units of their near-duplicate group alone.
+    """
+    sets = _UnionFind(len(table))
+    first: dict[str, int] = {}
+    for i, key in enumerate(zip(table["story_id"], table["group_id"], strict=True)):
+        for kind, value in zip(("s:", "g:"), key, strict=True):
+            if value:
+                sets.union(i, first.setdefault(kind + value, i))
+    return sets.labels(list(table["group_id"]), "u")
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -231,93 +287,119 @@ def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
 def load_table(schema: LabelSchema, seed: Path = paths.SEED_ANNOTATIONS,
                authored: Path | None = paths.AUTHORED_ANNOTATIONS,
                annotated: Path | None = paths.ANNOTATED,
+               pools: Path | None = paths.POOL_ANNOTATIONS,
+               test_documents: Path | None = paths.TEST_DOCUMENTS,
                manifest: Path = paths.MANIFEST) -> pd.DataFrame:
-    """All validated annotations with story and group ids, one row per sentence.
+    """All validated annotations, one row per sentence, with story, group, unit and split.
 
-    ``seed`` must cover every sentence of the bundled corpus; ``annotated`` (sentences of new
-    articles labeled with ``newsevents annotate``) joins the scored corpus split, each article
-    its own story; ``authored`` sentences are training-only.
+    ``seed`` must cover every sentence of the bundled corpus (its stories come from the
+    manifest); every CSV under ``pools`` holds labeled sentences of one real pool (each document
+    its own story); ``annotated`` holds sentences of new articles labeled with
+    ``newsevents annotate`` (each article its own story); ``authored`` sentences are
+    training-only. Documents listed in ``test_documents`` form the ``test`` split.
     """
     corpus = load_corpus_index(manifest)
-    frames = [load_annotations(seed, schema, corpus, CORPUS)]
+    frames = [load_annotations(seed, schema, corpus, SEED)]
     missing = sorted(set(corpus.sentences) - set(frames[0]["sentence_id"]))
     if missing:
         raise AnnotationError([f"{seed}: corpus sentence {sid} ({corpus.sentences[sid][1][:60]!r}) "
                                "has no annotation" for sid in missing])
     frames[0]["story_id"] = [corpus.stories.get(a, a) for a in frames[0]["article_id"]]
+    real_files = sorted(pools.glob("*.csv")) if pools is not None and pools.is_dir() else []
     if annotated is not None and annotated.exists():
-        new = load_annotations(annotated, schema, None, CORPUS)
-        new["story_id"] = new["article_id"]
-        frames.append(new)
+        real_files.append(annotated)
+    for path in real_files:
+        frame = load_annotations(path, schema, None, ANNOTATED)
+        frames.append(frame.assign(story_id=frame["article_id"]))
     if authored is not None and authored.exists():
-        extra = load_annotations(authored, schema, None, AUTHORED)
-        extra["article_id"] = AUTHORED
-        extra["story_id"] = AUTHORED
-        frames.append(extra)
+        frames.append(load_annotations(authored, schema, None, AUTHORED).assign(
+            article_id=AUTHORED, story_id=""))
     table = pd.concat(frames, ignore_index=True)
     clash = table["sentence_id"].duplicated(keep=False)
     if clash.any():
         raise AnnotationError([f"{paths.ANNOTATIONS}: sentence {sid} is annotated in two files"
                                for sid in table.loc[clash, "sentence_id"].unique()])
     table["group_id"] = near_duplicate_groups(list(table["sentence_id"]), list(table["text"]))
+    table["unit_id"] = fold_units(table)
+    held_out = read_test_documents(test_documents)
+    table["split"] = [AUTHORED if source == AUTHORED else TEST if (source, doc) in held_out
+                      else TRAIN for source, doc in zip(table["source"], table["article_id"],
+                                                        strict=True)]
     return table
+
+
+def read_test_documents(path: Path | None = paths.TEST_DOCUMENTS) -> set[tuple[str, str]]:
+    """The ``(pool, document_id)`` pairs of the fixed test split (empty without the file)."""
+    if path is None or not path.exists():
+        return set()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return set(zip(frame["pool"], frame["document_id"], strict=True))
+
+
+def leaking_rows(table: pd.DataFrame) -> pd.Series:
+    """Training rows (``train`` or ``authored``) that share a fold unit with a ``test`` row.
+
+    Such a row is a near-duplicate of a held-out sentence: training on it would leak the test
+    split. Training leaves these rows out; a data test checks there are none in the shipped data.
+    """
+    test_units = set(table.loc[table["split"] == TEST, "unit_id"])
+    return (table["split"] != TEST) & table["unit_id"].isin(test_units)
 
 
 def load_labeled_file(path: str | Path, schema: LabelSchema) -> pd.DataFrame:
-    """A generic labeled CSV/JSONL (``text`` + ``labels``; ids optional) as a corpus table.
+    """A user's labeled CSV/JSONL (``text`` + ``labels``) as a training table.
 
-    Lets an experiment train on another label set: ids are derived from the text when absent,
-    ``story_id`` falls back to ``article_id`` and then to the near-duplicate group.
+    A ``sentence_id`` column is the user's own id and is kept as it is; without one, ids are
+    derived from the text (the project's stable hash). A ``document_id``, ``story_id`` or
+    ``article_id`` column names each sentence's document, and cross-validation then keeps
+    documents whole. Rows with identical text and identical labels are merged (one warning with
+    the count); identical text with different labels is an error naming both rows.
     """
     path = Path(path)
     frame = _read_table(path)
-    if "text" not in frame.columns or "labels" not in frame.columns:
-        raise AnnotationError([f"{path}: needs 'text' and 'labels' columns "
+    missing = [c for c in ("text", "labels") if c not in frame.columns]
+    if missing:
+        raise AnnotationError([f"{path}: missing column(s) {', '.join(missing)} "
                                f"(has: {', '.join(map(str, frame.columns))})"])
-    if "sentence_id" not in frame.columns:
+    user_ids = "sentence_id" in frame.columns
+    if not user_ids:
         frame["sentence_id"] = [sentence_id(t) for t in frame["text"]]
-    table = validate_annotations(frame, path, schema)
+    frame = _merge_duplicate_texts(frame, path, schema)
+    table = validate_annotations(frame, path, schema, check_ids=not user_ids)
+    document = next((c for c in DOCUMENT_COLUMNS if c in frame.columns), None)
+    table["story_id"] = list(frame[document]) if document else ""
+    table["source"] = path.name
     table["group_id"] = near_duplicate_groups(list(table["sentence_id"]), list(table["text"]))
-    stories = frame["story_id"] if "story_id" in frame.columns else table["article_id"]
-    table["story_id"] = [s or a or g for s, a, g in zip(
-        list(stories), list(table["article_id"]), list(table["group_id"]), strict=True)]
+    table["unit_id"] = fold_units(table)
+    table["split"] = TRAIN
     return table
 
 
-def load_external(schema: LabelSchema, labels: Path = paths.EXTERNAL_ANNOTATIONS /
-                  "un-general-debate.csv", corpus: Path = paths.UN_DEBATE) -> pd.DataFrame | None:
-    """Real sentences from the UN General Debate corpus, labeled by sentence id only.
-
-    The labels file holds ids and labels, never text: the text stays in ``shared/`` and is
-    re-split here, so the ids must still match. Returns ``None`` when the corpus is absent.
-    Speeches, not news: a second, independent check on sentences from other regions and years.
-    """
-    if not corpus.exists() or not labels.exists():
-        return None
-    import gzip
-
-    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
-    wanted = set(frame["speech_id"])
-    texts: dict[str, str] = {}
-    with gzip.open(corpus, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            # Parse only the speeches we need: most of the 27 MB is skipped unread.
-            match = re.match(r'\{"id": "([^"]+)"', line)
-            if match and match.group(1) not in wanted:
-                continue
-            record = json.loads(line)
-            if record["id"] in wanted:
-                for sent in split_article(record["text"], record["id"]):
-                    texts.setdefault(sent.id, sent.text)
-    missing = [f"{labels}:{i + 2}: sentence {sid} not found in {corpus.name} (splitter changed?)"
-               for i, sid in enumerate(frame["sentence_id"]) if sid not in texts]
-    if missing:
-        raise AnnotationError(missing)
-    return pd.DataFrame({
-        "sentence_id": frame["sentence_id"], "article_id": frame["speech_id"],
-        "text": [texts[sid] for sid in frame["sentence_id"]],
-        "labels": [schema.parse(cell) for cell in frame["labels"]],
-    })
+def _merge_duplicate_texts(frame: pd.DataFrame, path: Path, schema: LabelSchema
+                           ) -> pd.DataFrame:
+    """Drop repeated rows of the same text and labels; refuse the same text labeled twice."""
+    first: dict[str, tuple[int, list[str]]] = {}
+    repeats, problems = [], []
+    for row_no, text, cell in zip(frame.index, frame["text"], frame["labels"], strict=True):
+        try:
+            labels = schema.parse(cell)
+        except SchemaError:
+            continue  # reported, with its row, by validate_annotations
+        key = normalize(text)
+        if key not in first:
+            first[key] = (row_no, labels)
+        elif first[key][1] == labels:
+            repeats.append(row_no)
+        else:
+            problems.append(f"{path}:{row_no}: same text as row {first[key][0]} with other "
+                            f"labels ({schema.format(labels) or 'none'} vs "
+                            f"{schema.format(first[key][1]) or 'none'})")
+    if problems:
+        raise AnnotationError(problems)
+    if repeats:
+        warnings.warn(f"{path}: merged {len(repeats)} rows that repeat an earlier row's text "
+                      "and labels", UserWarning, stacklevel=3)
+    return frame.drop(index=repeats)
 
 
 def multi_hot(table: pd.DataFrame, schema: LabelSchema) -> np.ndarray:
@@ -327,24 +409,22 @@ def multi_hot(table: pd.DataFrame, schema: LabelSchema) -> np.ndarray:
 
 
 def to_dataset_dict(table: pd.DataFrame, schema: LabelSchema):  # -> datasets.DatasetDict
-    """Build the ``DatasetDict`` (splits ``corpus`` and ``authored``) from a validated table."""
+    """Build the ``DatasetDict`` (splits ``train``, ``test`` and ``authored``) from a table."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
+    text_columns = ("sentence_id", "article_id", "story_id", "group_id", "unit_id", "source",
+                    "text")
     features = Features({
-        "sentence_id": Value("string"), "article_id": Value("string"),
-        "story_id": Value("string"), "group_id": Value("string"), "source": Value("string"),
-        "text": Value("string"),
+        **{name: Value("string") for name in text_columns},
         "labels": Sequence(ClassLabel(names=schema.names)),
         "label_vector": Sequence(Value("int8"), length=len(schema)),
         "note": Value("string"),
     })
     splits = {}
-    for name in (CORPUS, AUTHORED):
-        part = table[table["source"] == name]
+    for name in SPLITS:
+        part = table[table["split"] == name]
         splits[name] = Dataset.from_dict({
-            "sentence_id": list(part["sentence_id"]), "article_id": list(part["article_id"]),
-            "story_id": list(part["story_id"]), "group_id": list(part["group_id"]),
-            "source": list(part["source"]), "text": list(part["text"]),
+            **{column: list(part[column]) for column in text_columns},
             "labels": [[schema.index(n) for n in ls] for ls in part["labels"]],
             "label_vector": multi_hot(part, schema).tolist(),
             "note": list(part["note"].fillna("")),
@@ -368,32 +448,26 @@ def build_dataset(schema: LabelSchema, out_dir: Path = paths.PROCESSED / "datase
 
 def group_folds(table: pd.DataFrame, n_splits: int, seed: int, stratify: bool = True
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """K folds over ``table`` rows that never split a near-duplicate group.
+    """K folds over ``table`` rows that never split a fold unit (document + near-duplicates).
 
-    ``stratify`` spreads each row's rarest label over the folds (StratifiedGroupKFold); its
-    greedy search is slow on thousands of groups, so large inner splits turn it off.
+    ``K`` is at most the number of units. ``stratify`` spreads each row's rarest label over
+    the folds (StratifiedGroupKFold). Its greedy search takes seconds on thousands of units,
+    where random assignment spreads labels evenly anyway: above
+    :data:`STRATIFY_MAX_UNITS` units, and in inner splits, folds are drawn at random.
     """
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-    if not stratify:
+    units = table["unit_id"].to_numpy()
+    n_units = len(set(units))
+    n_splits = min(n_splits, n_units)
+    if not stratify or n_units > STRATIFY_MAX_UNITS:
         folds = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        yield from folds.split(np.zeros(len(table)), groups=table["group_id"])
+        yield from folds.split(np.zeros(len(table)), groups=units)
         return
     counts = pd.Series([n for ls in table["labels"] for n in ls]).value_counts()
     strata = [min(ls, key=lambda n: counts[n]) if ls else "none" for ls in table["labels"]]
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
-        # Expected with a few dozen corpus sentences: some labels have fewer members than folds.
+        # Expected with few sentences: some labels have fewer members than folds.
         warnings.filterwarnings("ignore", message="The least populated class")
-        yield from folds.split(np.zeros(len(table)), strata, groups=table["group_id"])
-
-
-def story_folds(table: pd.DataFrame) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Leave-one-story-out folds: ``(story, train_idx, test_idx)``; groups never straddle."""
-    stories = table["story_id"].to_numpy()
-    groups = table["group_id"].to_numpy()
-    for story in sorted(set(stories)):
-        test = stories == story
-        # A quote syndicated into another story's article must leave training too.
-        leaked = np.isin(groups, groups[test])
-        yield story, np.flatnonzero(~leaked), np.flatnonzero(test)
+        yield from folds.split(np.zeros(len(table)), strata, groups=units)

@@ -1,9 +1,10 @@
-"""Honest evaluation: grouped CV, leave-one-story-out, thresholds, metrics, CIs, plots.
+"""Honest evaluation: grouped CV, thresholds, metrics, CIs, plots.
 
 Rules this module keeps:
 
-- only real corpus sentences are ever scored; authored sentences are added to training folds;
-- near-duplicate groups never straddle a split (see :mod:`newsevents.dataset`);
+- only real sentences are ever scored; authored sentences are added to training folds;
+- a document and its near-duplicates (a fold unit) never straddle a split (see
+  :mod:`newsevents.dataset`);
 - per-label decision thresholds are chosen on out-of-fold predictions of the *training* part of
   each fold (an inner cross-validation), never on the fold being scored.
 """
@@ -21,7 +22,7 @@ from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from newsevents.dataset import group_folds, multi_hot, story_folds
+from newsevents.dataset import group_folds, multi_hot
 from newsevents.labels import LabelSchema
 
 DEFAULT_THRESHOLD = 0.5
@@ -93,7 +94,7 @@ def _f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarra
 
 def bootstrap_macro_f1(y_true: np.ndarray, preds: list[np.ndarray], groups: np.ndarray,
                        n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile CI of macro-F1 by resampling near-duplicate groups (cluster bootstrap).
+    """Percentile CI of macro-F1 by resampling fold units (cluster bootstrap).
 
     Each resample's macro-F1 is averaged over the repeats in ``preds``.
     """
@@ -124,97 +125,80 @@ def bootstrap_macro_f1(y_true: np.ndarray, preds: list[np.ndarray], groups: np.n
 
 @dataclass
 class Evaluation:
-    """Everything one experiment's evaluation produced, on corpus sentences only."""
+    """Everything one experiment's cross-validation produced, on real sentences only."""
 
-    table: pd.DataFrame  # the scored corpus rows
+    table: pd.DataFrame  # the scored rows
     y_true: np.ndarray
     scores: list[np.ndarray]  # per repeat: out-of-fold scores
     preds: list[np.ndarray]  # per repeat: thresholded predictions
     metrics: dict[str, float] = field(default_factory=dict)
-    loso_scores: np.ndarray | None = None
-    loso_preds: np.ndarray | None = None
     fold_sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
-def fold_training_table(corpus: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
+def fold_training_table(real: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
                         test: np.ndarray) -> pd.DataFrame:
-    """A fold's training rows: ``corpus`` rows ``train`` and the ``extra`` rows that share no
-    near-duplicate group with a test row (else a copied or reworded quote would leak)."""
-    held_out = set(corpus["group_id"].iloc[test])
-    return pd.concat([corpus.iloc[train], extra[~extra["group_id"].isin(held_out)]],
+    """A fold's training rows: ``real`` rows ``train`` and the ``extra`` rows that share no
+    fold unit with a test row (else a copied or reworded quote would leak)."""
+    held_out = set(real["unit_id"].iloc[test])
+    return pd.concat([real.iloc[train], extra[~extra["unit_id"].isin(held_out)]],
                      ignore_index=True)
 
 
-def _run_fold(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
+def _run_fold(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame, train: np.ndarray,
               test: np.ndarray, schema: LabelSchema, inner_folds: int, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    train_table = fold_training_table(corpus, extra, train, test)
+    train_table = fold_training_table(real, extra, train, test)
     with warnings.catch_warnings():
         # A label absent from a small training fold is expected; OvR then predicts a constant.
         warnings.filterwarnings("ignore", message="Label not .* is present in all training")
         model, thresholds = fit_with_thresholds(pipeline, train_table, schema, inner_folds, seed)
-    scores = model.predict_proba(list(corpus["text"].iloc[test]))
+    scores = model.predict_proba(list(real["text"].iloc[test]))
     return test, scores, (scores >= thresholds).astype(np.int8)
 
 
-def cross_validate(pipeline: Pipeline, corpus: pd.DataFrame, extra: pd.DataFrame,
+def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
                    schema: LabelSchema, folds: int, repeats: int, inner_folds: int, seed: int,
                    n_boot: int = 1000, n_jobs: int = 1,
                    progress: Callable[[int], None] | None = None) -> Evaluation:
-    """Repeated grouped K-fold on ``corpus`` plus leave-one-story-out.
+    """Repeated grouped K-fold on ``real`` (documents and near-duplicates kept whole).
 
-    ``extra`` rows (authored sentences) join every training fold, except near-duplicates of
-    that fold's test rows, and are never scored.
+    ``extra`` rows (authored sentences) join every training fold, except those that share a
+    fold unit with that fold's test rows, and are never scored.
     """
-    y = multi_hot(corpus, schema)
-    jobs = []
-    for r in range(repeats):
-        for train, test in group_folds(corpus, folds, seed + r):
-            jobs.append(("cv", r, train, test))
-    for story, train, test in story_folds(corpus):
-        jobs.append(("loso", story, train, test))
+    y = multi_hot(real, schema)
+    jobs = [(r, train, test) for r in range(repeats)
+            for train, test in group_folds(real, folds, seed + r)]
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_run_fold)(pipeline, corpus, extra, train, test, schema, inner_folds, seed)
-        for _, _, train, test in jobs)
+        delayed(_run_fold)(pipeline, real, extra, train, test, schema, inner_folds, seed)
+        for _, train, test in jobs)
 
     scores = [np.zeros(y.shape) for _ in range(repeats)]
     preds = [np.zeros(y.shape, dtype=np.int8) for _ in range(repeats)]
-    loso_scores, loso_preds = np.zeros(y.shape), np.zeros(y.shape, dtype=np.int8)
     fold_sizes = []
-    for done, ((kind, key, train, _), (test, s, p)) in enumerate(
+    for done, ((repeat, train, _), (test, s, p)) in enumerate(
             zip(jobs, results, strict=True), start=1):
-        if kind == "cv":
-            scores[key][test], preds[key][test] = s, p
-            fold_sizes.append((len(train), len(test)))
-        else:
-            loso_scores[test], loso_preds[test] = s, p
+        scores[repeat][test], preds[repeat][test] = s, p
+        fold_sizes.append((len(train), len(test)))
         if progress:
             progress(done)
 
-    names = schema.names
-    per_repeat = [label_metrics(y, p, names) for p in preds]
+    per_repeat = [label_metrics(y, p, schema.names) for p in preds]
     metrics = {k: float(np.mean([m[k] for m in per_repeat])) for k in per_repeat[0]}
-    groups = corpus["group_id"].to_numpy()
     metrics["macro_f1_ci_low"], metrics["macro_f1_ci_high"] = bootstrap_macro_f1(
-        y, preds, groups, n_boot, seed)
+        y, preds, real["unit_id"].to_numpy(), n_boot, seed)
     metrics["macro_f1_std_repeats"] = float(np.std([m["macro_f1"] for m in per_repeat]))
-    loso = label_metrics(y, loso_preds, names)
-    metrics.update({f"loso_{k}": v for k, v in loso.items() if not k.startswith("support_")})
-    metrics["loso_macro_f1_ci_low"], metrics["loso_macro_f1_ci_high"] = bootstrap_macro_f1(
-        y, [loso_preds], groups, n_boot, seed)
-    return Evaluation(corpus.reset_index(drop=True), y, scores, preds, metrics,
-                      loso_scores, loso_preds, fold_sizes)
+    return Evaluation(real.reset_index(drop=True), y, scores, preds, metrics, fold_sizes)
 
 
-def n_fold_jobs(folds: int, repeats: int, corpus: pd.DataFrame) -> int:
+def n_fold_jobs(folds: int, repeats: int, real: pd.DataFrame) -> int:
     """How many fold fits :func:`cross_validate` runs (for progress bars)."""
-    return folds * repeats + corpus["story_id"].nunique()
+    return min(folds, real["unit_id"].nunique()) * repeats
 
 
 # --------------------------------------------------------------------------- reports and plots
 
 def misclassified(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
-    """Corpus sentences whose predicted labels differ from the truth (first repeat)."""
+    """Real sentences whose predicted labels differ from the truth (first repeat)."""
     names = schema.names
     pred, scores = evaluation.preds[0], evaluation.scores[0]
     wrong = np.flatnonzero((pred != evaluation.y_true).any(axis=1))
@@ -230,13 +214,12 @@ def misclassified(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
 
 
 def oof_table(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
-    """All out-of-fold predictions, one row per corpus sentence and repeat (plus LOSO)."""
+    """All out-of-fold predictions, one row per real sentence and repeat."""
     rows = []
     runs = [(f"cv{r}", s, p) for r, (s, p) in enumerate(zip(evaluation.scores, evaluation.preds,
                                                              strict=True))]
-    runs.append(("loso", evaluation.loso_scores, evaluation.loso_preds))
     for run, scores, preds in runs:
-        frame = evaluation.table[["sentence_id", "article_id", "story_id", "group_id",
+        frame = evaluation.table[["sentence_id", "source", "article_id", "story_id", "unit_id",
                                   "text"]].copy()
         frame.insert(0, "run", run)
         frame["true_labels"] = [schema.format(schema.decode(r)) for r in evaluation.y_true]
@@ -248,16 +231,13 @@ def oof_table(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
 
 
 def classification_report_text(evaluation: Evaluation, schema: LabelSchema) -> str:
-    """sklearn's classification report for the first repeat and for leave-one-story-out."""
+    """sklearn's classification report for the first repeat of grouped CV."""
     from sklearn.metrics import classification_report
 
-    parts = []
-    for title, pred in (("grouped CV (repeat 0)", evaluation.preds[0]),
-                        ("leave-one-story-out", evaluation.loso_preds)):
-        report = classification_report(evaluation.y_true, pred, target_names=schema.names,
-                                       zero_division=0)
-        parts.append(f"== {title}, corpus sentences only (n={len(evaluation.y_true)})\n{report}")
-    return "\n".join(parts)
+    report = classification_report(evaluation.y_true, evaluation.preds[0],
+                                   target_names=schema.names, zero_division=0)
+    return (f"== grouped CV (repeat 0), real sentences only (n={len(evaluation.y_true)})\n"
+            f"{report}")
 
 
 def plot_confusion(evaluation: Evaluation, schema: LabelSchema, title: str):  # -> Figure
@@ -280,7 +260,7 @@ def plot_confusion(evaluation: Evaluation, schema: LabelSchema, title: str):  # 
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(name, fontsize=10)
-    fig.suptitle(f"{title}: confusion per label (grouped CV, corpus sentences)", fontsize=10)
+    fig.suptitle(f"{title}: confusion per label (grouped CV, real sentences)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -306,7 +286,7 @@ def plot_pr_curves(evaluation: Evaluation, schema: LabelSchema, title: str):  # 
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{title}: out-of-fold precision-recall, corpus sentences", fontsize=10)
+    ax.set_title(f"{title}: out-of-fold precision-recall, real sentences", fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig

@@ -26,6 +26,7 @@ import yaml
 from newsevents.paths import DEFAULT_SCHEMA
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SCHEMA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 LABEL_SEPARATOR = ";"
 
 
@@ -50,6 +51,7 @@ class LabelSchema:
     guideline: str = ""
     source: str = "<memory>"
     digest: str = field(default="", compare=False)
+    name: str = ""  # names the schema's registered model and export directory
 
     @property
     def names(self) -> list[str]:
@@ -115,9 +117,14 @@ def load_schema(path: str | Path | None = None) -> LabelSchema:
             raise SchemaError(f"{path}: label {name!r} is defined twice")
         keywords = tuple(str(k).lower() for k in item.get("keywords") or ())
         labels.append(Label(name, str(item.get("definition", "")).strip(), keywords))
+    name = str(raw.get("name") or path.stem).lower()
+    if not _SCHEMA_NAME_RE.match(name):
+        raise SchemaError(f"{path}: schema name {name!r} must be lower case letters, digits, "
+                          "'-', '_' or '.' (it names a directory and a registered model)")
     return LabelSchema(
         labels=tuple(labels),
         guideline=str(raw.get("guideline", "")),
         source=str(path),
         digest=hashlib.sha256(raw_bytes).hexdigest(),
+        name=name,
     )

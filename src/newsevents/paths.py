@@ -23,9 +23,12 @@ SEED_ANNOTATIONS = ANNOTATIONS / "seed.csv"
 AUTHORED_ANNOTATIONS = ANNOTATIONS / "authored.csv"
 # Sentences of new articles labeled with `newsevents annotate` (real news, scored like seed).
 ANNOTATED = ANNOTATIONS / "annotated.csv"
+# Labeled sentences drawn from the real pools in shared/corpus (one CSV per pool, text included).
+POOL_ANNOTATIONS = ANNOTATIONS / "pools"
+# The documents of the fixed, held-out test split.
+TEST_DOCUMENTS = DATA / "splits" / "test-documents.csv"
 PROCESSED = DATA / "processed"
 DEFAULT_SCHEMA = DATA / "labels.yaml"
-EXTERNAL_ANNOTATIONS = ANNOTATIONS / "external"
 EXPERIMENTS = ROOT / "experiments"
 MODELS = ROOT / "models"
 CHAMPION_DIR = MODELS / "champion"
@@ -33,3 +36,4 @@ REPORTS = ROOT / "reports"
 # Material beside the checkout that is read when present and never copied into the project.
 SHARED = Path(os.environ.get("NEWSEVENTS_SHARED", ROOT.parent / "shared")).resolve()
 UN_DEBATE = SHARED / "corpus" / "un-general-debate" / "un-general-debate-2014-2024.jsonl.gz"
+MUC4 = SHARED / "corpus" / "muc4" / "muc4-news-1989-1991.jsonl.gz"

@@ -29,7 +29,7 @@ from newsevents import paths
 EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
-SELECTION_METRIC = "loso_macro_f1"
+SELECTION_METRIC = "macro_f1"  # grouped CV on real training sentences
 
 
 def tracking_uri() -> str:
@@ -120,8 +120,10 @@ class LoggedRun:
 
 def log_run(*, run_name: str, params: dict[str, str], metrics: dict[str, float],
             tags: dict[str, str], artifact_dir: Path, model_dir: Path, labels: list[str],
-            dataset: pd.DataFrame, dataset_source: str, example: list[str]) -> LoggedRun:
-    """Log one run (params, metrics, tags, input data, artifacts, model) and register the model."""
+            dataset: pd.DataFrame, dataset_source: str, example: list[str],
+            model_name: str = REGISTERED_MODEL) -> LoggedRun:
+    """Log one run (params, metrics, tags, input data, artifacts, model) and register the model
+    as a new version of ``model_name``."""
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
@@ -131,39 +133,60 @@ def log_run(*, run_name: str, params: dict[str, str], metrics: dict[str, float],
         mlflow.log_input(data, context="training")
         mlflow.log_artifacts(str(artifact_dir))
         model_uri = log_pyfunc_model(model_dir, labels, example)
-        version = mlflow.register_model(model_uri, REGISTERED_MODEL)
+        version = mlflow.register_model(model_uri, model_name)
         client = MlflowClient()
-        client.set_model_version_tag(REGISTERED_MODEL, version.version, SELECTION_METRIC,
+        client.set_model_version_tag(model_name, version.version, SELECTION_METRIC,
                                      str(metrics[SELECTION_METRIC]))
-        client.set_model_version_tag(REGISTERED_MODEL, version.version, "data_digest",
+        client.set_model_version_tag(model_name, version.version, "data_digest",
                                      tags["data_digest"])
     return LoggedRun(run.info.run_id, model_uri, str(version.version))
 
 
-def champion() -> tuple[str, float, str] | None:
+def log_metrics(run_id: str, metrics: dict[str, float]) -> None:
+    """Add metrics to a finished run (the champion's test-split scores)."""
+    client = MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+
+
+def log_curve(*, run_name: str, params: dict[str, str], tags: dict[str, str],
+              steps: list[tuple[int, dict[str, float]]], artifact_dir: Path) -> str:
+    """Log a learning curve as a run of its own: metrics per step (the training size), the
+    table and plot as artifacts. Returns the run id."""
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.set_tags({**tags, "git_commit": git_commit(), "kind": "learning_curve"})
+        for step, metrics in steps:
+            mlflow.log_metrics(metrics, step=step)
+        mlflow.log_artifacts(str(artifact_dir))
+    return run.info.run_id
+
+
+def champion(model_name: str = REGISTERED_MODEL) -> tuple[str, float, str] | None:
     """The current champion's version, selection metric and data digest, or ``None``."""
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
     except mlflow.exceptions.MlflowException:
         return None
     return (str(version.version), float(version.tags.get(SELECTION_METRIC, "-inf")),
             version.tags.get("data_digest", ""))
 
 
-def promote_unless_worse(version: str, score: float, digest: str = "") -> tuple[bool, str]:
+def promote_unless_worse(version: str, score: float, digest: str = "",
+                         model_name: str = REGISTERED_MODEL) -> tuple[bool, str]:
     """Move ``champion`` to ``version`` unless it scores below the current champion; say why.
 
     A tie promotes: the newer model scores as well and carries the newer export (such as the
     numpy scorer, which older exports lack).
     """
-    current = champion()
+    current = champion(model_name)
     if current is not None and score < current[1]:
         caveat = ("; note: the champion was evaluated on other data, rerun its experiment to "
                   "compare like with like") if digest and current[2] != digest else ""
         return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
                        f"{current[1]:.3f} > {score:.3f}{caveat})")
-    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
+    MlflowClient().set_registered_model_alias(model_name, CHAMPION, version)
     before = "no champion yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
     return True, f"champion → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
@@ -182,13 +205,15 @@ def download_model_dir(uri: str, dest: Path | None = None) -> Path:
     return found
 
 
-def export_champion(target: Path = paths.CHAMPION_DIR) -> Path:
+def export_champion(target: Path = paths.CHAMPION_DIR, model_name: str = REGISTERED_MODEL
+                    ) -> Path:
     """Copy the champion's model directory to ``target`` (atomically replaced)."""
-    current = champion()
+    current = champion(model_name)
     if current is None:
-        raise LookupError(f"no '{CHAMPION}' alias on registered model {REGISTERED_MODEL!r}")
+        raise LookupError(f"no '{CHAMPION}' alias on registered model {model_name!r}")
     with tempfile.TemporaryDirectory() as tmp:
-        source = download_model_dir(f"models:/{REGISTERED_MODEL}@{CHAMPION}", Path(tmp))
+        source = download_model_dir(f"models:/{model_name}@{CHAMPION}", Path(tmp))
+        target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(target.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(source, staging)

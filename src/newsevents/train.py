@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -23,13 +24,15 @@ from newsevents import __version__, paths
 from newsevents.config import BUNDLED, ExperimentConfig
 from newsevents.dataset import (
     AUTHORED,
-    CORPUS,
-    load_external,
+    TEST,
+    TRAIN,
+    leaking_rows,
     load_labeled_file,
     load_table,
     multi_hot,
 )
 from newsevents.evaluate import (
+    bootstrap_macro_f1,
     classification_report_text,
     cross_validate,
     fit_with_thresholds,
@@ -44,8 +47,7 @@ from newsevents.labels import LabelSchema, load_schema
 from newsevents.models import build_pipeline
 from newsevents.predict import MODEL_FILE, save_model_dir
 
-SUMMARY_METRICS = ("macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "micro_f1",
-                   "loso_macro_f1", "loso_micro_f1")
+SUMMARY_METRICS = ("macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "micro_f1")
 
 
 @dataclass
@@ -61,6 +63,14 @@ class RunResult:
     data_digest: str = ""
     promoted: bool = False
     message: str = ""
+    cv_unit: str = ""
+    model_name: str = ""  # the registered model (one per label schema)
+    # The final model and the held-out rows, kept (not logged) so that only the model that
+    # becomes champion is ever scored on the test split.
+    model: Any = field(default=None, repr=False)
+    thresholds: Any = field(default=None, repr=False)
+    test_table: pd.DataFrame | None = field(default=None, repr=False)
+    schema: LabelSchema | None = field(default=None, repr=False)
 
 
 def _say(message: str) -> None:
@@ -75,9 +85,20 @@ def load_training_table(config: ExperimentConfig) -> tuple[pd.DataFrame, LabelSc
         return load_table(schema), schema, str(paths.ANNOTATIONS)
     source = Path(config.data.source)
     source = source if source.is_absolute() or source.exists() else paths.ROOT / source
-    table = load_labeled_file(source, schema)
-    table["source"] = CORPUS
-    return table, schema, str(source.resolve())
+    return load_labeled_file(source, schema), schema, str(source.resolve())
+
+
+def model_home(schema: LabelSchema) -> tuple[str, Path]:
+    """Registered model name and export directory of a schema: one champion per schema.
+
+    The project's own schema keeps ``newsevents`` and ``models/champion``; any other schema gets
+    its ``name`` and ``models/<name>/champion``, so training on it never touches the default.
+    """
+    from newsevents.tracking import REGISTERED_MODEL
+
+    if Path(schema.source).resolve() == paths.DEFAULT_SCHEMA.resolve():
+        return REGISTERED_MODEL, paths.CHAMPION_DIR
+    return schema.name, paths.MODELS / schema.name / "champion"
 
 
 def data_digest(table: pd.DataFrame) -> str:
@@ -93,54 +114,50 @@ def _library_versions() -> dict[str, str]:
             **{n: version(n) for n in names}}
 
 
-def run_experiment(config: ExperimentConfig, n_jobs: int = 2,
-                   external: pd.DataFrame | None = None) -> RunResult:
-    """Evaluate one experiment, fit its final model, and log everything to MLflow.
-
-    ``external``: extra real sentences (see :func:`newsevents.dataset.load_external`) that the
-    final model is scored on, when the experiment uses the bundled label schema.
-    """
+def run_experiment(config: ExperimentConfig, n_jobs: int = 2) -> RunResult:
+    """Cross-validate one experiment, fit its final model, and log everything to MLflow."""
     # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
     # (threads spin); folds run in parallel processes instead.
     with threadpool_limits(limits=1):
-        return _run_experiment(config, n_jobs, external)
+        return _run_experiment(config, n_jobs)
 
 
-def _run_experiment(config: ExperimentConfig, n_jobs: int,
-                    external: pd.DataFrame | None) -> RunResult:
+def _run_experiment(config: ExperimentConfig, n_jobs: int) -> RunResult:
     from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
 
     started = time.perf_counter()
     table, schema, source = load_training_table(config)
+    leaking = leaking_rows(table)
+    if leaking.any():
+        _say(f"{config.name}: {int(leaking.sum())} training sentences near-duplicate a test "
+             "sentence and are left out")
+        table = table[~leaking]
     t0 = time.perf_counter()  # cv_seconds counts cross-validation only, not data loading
-    corpus = table[table["source"] == CORPUS].reset_index(drop=True)
-    extra = table[table["source"] == AUTHORED] if config.data.authored else table.iloc[:0]
+    real = table[table["split"] == TRAIN].reset_index(drop=True)
+    extra = table[table["split"] == AUTHORED] if config.data.authored else table.iloc[:0]
     pipeline = build_pipeline(config, schema)
     ev = config.evaluation
 
-    total = n_fold_jobs(ev.folds, ev.repeats, corpus)
+    total = n_fold_jobs(ev.folds, ev.repeats, real)
     with tqdm(total=total, desc=f"{config.name}: folds", unit="fold", leave=False,
               disable=None, file=sys.stderr) as bar:
-        evaluation = cross_validate(pipeline, corpus, extra, schema, ev.folds, ev.repeats,
+        evaluation = cross_validate(pipeline, real, extra, schema, ev.folds, ev.repeats,
                                     ev.inner_folds, config.seed, ev.bootstrap, n_jobs,
                                     progress=lambda done: bar.update(done - bar.n))
     t_cv = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    training = pd.concat([corpus, extra], ignore_index=True)
+    training = pd.concat([real, extra], ignore_index=True)
     model, thresholds = fit_with_thresholds(pipeline, training, schema, ev.inner_folds,
                                             config.seed)
     t_fit = time.perf_counter() - t0
 
+    documents = bool((real["story_id"] != "").all())
+    cv_unit = "document" if documents else "sentence"
     metrics = dict(evaluation.metrics)
-    if external is not None and config.data.source == BUNDLED:
-        scores = model.predict_proba(list(external["text"]))
-        un = label_metrics(multi_hot(external, schema), (scores >= thresholds).astype(int),
-                           schema.names)
-        metrics.update({f"un_{k}": v for k, v in un.items() if not k.startswith("support_")})
-    metrics.update({"n_train_sentences": len(training), "n_corpus_sentences": len(corpus),
-                    "n_authored_sentences": len(extra), "cv_seconds": t_cv,
-                    "final_fit_seconds": t_fit})
+    metrics.update({"n_train_sentences": len(training), "n_real_sentences": len(real),
+                    "n_authored_sentences": len(extra), "n_cv_units": real["unit_id"].nunique(),
+                    "cv_seconds": t_cv, "final_fit_seconds": t_fit})
     digest = data_digest(table)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newsevents-run-") as tmp:
@@ -149,7 +166,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
         metadata = {
             "experiment": config.name,
             "metrics": {k: round(metrics[k], 4) for k in SUMMARY_METRICS},
-            "scored_on": "real corpus sentences only (authored sentences are training-only)",
+            "scored_on": f"real sentences only, grouped cross-validation by {cv_unit} "
+                         "(authored sentences are training-only)",
             "data_digest": digest, "schema_digest": schema.digest,
             "library_versions": _library_versions(),
         }
@@ -160,18 +178,37 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
             run_name=config.name, params=config.flat_params(), metrics=metrics,
             tags={"data_digest": digest, "schema_digest": schema.digest,
                   "config_path": config.path, "description": config.description,
-                  "scored_on": metadata["scored_on"]},
+                  "scored_on": metadata["scored_on"], "cv_unit": cv_unit},
             artifact_dir=artifact_dir, model_dir=model_dir, labels=schema.names,
             dataset=training.assign(labels=[";".join(ls) for ls in training["labels"]])[
-                ["sentence_id", "article_id", "story_id", "group_id", "source", "text",
+                ["sentence_id", "source", "article_id", "story_id", "unit_id", "text",
                  "labels"]],
-            dataset_source=source, example=list(corpus["text"].head(3)),
+            dataset_source=source, example=list(real["text"].head(3)),
+            model_name=model_home(schema)[0],
         )
     t_log = time.perf_counter() - t0
     return RunResult(config.name, metrics, schema.names,
                      {"cv": t_cv, "fit": t_fit, "log": t_log,
                       "total": time.perf_counter() - started},
-                     logged.run_id, logged.version, digest)
+                     logged.run_id, logged.version, digest, cv_unit=cv_unit,
+                     model_name=model_home(schema)[0], model=model, thresholds=thresholds,
+                     test_table=table[table["split"] == TEST].reset_index(drop=True),
+                     schema=schema)
+
+
+def score_test_split(result: RunResult, n_boot: int = 1000) -> dict[str, float]:
+    """The final model's scores on the held-out test split (for the champion only)."""
+    test = result.test_table
+    if test is None or test.empty or result.schema is None:
+        return {}
+    y = multi_hot(test, result.schema)
+    pred = (result.model.predict_proba(list(test["text"])) >= result.thresholds).astype(int)
+    metrics = label_metrics(y, pred, result.labels)
+    metrics["macro_f1_ci_low"], metrics["macro_f1_ci_high"] = bootstrap_macro_f1(
+        y, [pred], test["unit_id"].to_numpy(), n_boot, seed=13)
+    metrics["n_sentences"] = len(test)
+    metrics["n_documents"] = test["article_id"].nunique()
+    return {f"test_{k}": v for k, v in metrics.items()}
 
 
 def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
@@ -190,45 +227,47 @@ def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
 
 def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
           ) -> list[RunResult]:
-    """Run experiments in order; make the best the ``champion`` unless the current one is better."""
+    """Run experiments in order; make the best the ``champion`` unless the current one is better.
+
+    Only the model that becomes champion is scored on the held-out test split; its ``test_*``
+    metrics are logged to its run.
+    """
     from newsevents import tracking
 
     tracking.setup()
     _say(f"MLflow store: {tracking.tracking_uri()}")
-    external = None
-    if any(c.data.source == BUNDLED for c in configs):
-        external = load_external(load_schema())
-        _say(f"UN General Debate dev set: {len(external)} labeled real sentences"
-             if external is not None
-             else f"UN General Debate dev set: skipped ({paths.UN_DEBATE} not found)")
     results = []
     for i, config in enumerate(configs, start=1):
         _say(f"[{i}/{len(configs)}] {config.name}: evaluating and fitting")
-        result = run_experiment(config, n_jobs=n_jobs, external=external)
+        result = run_experiment(config, n_jobs=n_jobs)
         results.append(result)
         m = result.metrics
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
-             f"[{m['macro_f1_ci_low']:.3f}, {m['macro_f1_ci_high']:.3f}], "
-             f"new-story macro-F1 {m['loso_macro_f1']:.3f}, {result.seconds['total']:.1f} s")
-    if not results:
-        return results
-    best = max(results, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
-    best.promoted, best.message = tracking.promote_unless_worse(
-        best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest)
-    _say(best.message)
-    if export and (best.promoted or not (paths.CHAMPION_DIR / MODEL_FILE).exists()):
-        target = tracking.export_champion()
-        _say(f"exported champion to {target}")
+             f"[{m['macro_f1_ci_low']:.3f}, {m['macro_f1_ci_high']:.3f}] "
+             f"(grouped CV by {result.cv_unit}), {result.seconds['total']:.1f} s")
+    for name in dict.fromkeys(r.model_name for r in results):
+        candidates = [r for r in results if r.model_name == name]
+        best = max(candidates, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
+        best.promoted, best.message = tracking.promote_unless_worse(
+            best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, name)
+        _say(f"{name}: {best.message}")
+        if best.promoted:
+            best.metrics.update(score_test_split(best))
+            tracking.log_metrics(best.run_id, {k: v for k, v in best.metrics.items()
+                                               if k.startswith("test_")})
+        target = model_home(best.schema)[1]
+        if export and (best.promoted or not (target / MODEL_FILE).exists()):
+            _say(f"exported champion to {tracking.export_champion(target, name)}")
     return results
 
 
 def summary_table(results: list[RunResult]) -> str:
-    """A plain-text table: experiment, macro-F1 (CI), new-story macro-F1, per-label F1, time."""
+    """A plain-text table: experiment, macro-F1 (CI), per-label F1, time; the champion's test."""
     if not results:
         return "no experiments run"
     labels = results[0].labels
     short = [n.split("_")[0][:8] for n in labels]
-    header = (f"{'experiment':<26} {'macro-F1 [95% CI]':<22} {'new-story':>9} {'UN dev':>6} "
+    header = (f"{'experiment':<30} {'macro-F1 [95% CI]':<22} "
               + " ".join(f"{s:>8}" for s in short) + f" {'time':>6}  version")
     lines = [header, "-" * len(header)]
     for r in results:
@@ -236,11 +275,20 @@ def summary_table(results: list[RunResult]) -> str:
         ci = f"{m['macro_f1']:.3f} [{m['macro_f1_ci_low']:.2f},{m['macro_f1_ci_high']:.2f}]"
         per = " ".join(f"{m.get(f'f1_{n}', float('nan')):>8.3f}" for n in labels)
         mark = "  ← champion" if r.promoted else ""
-        un = f"{m['un_macro_f1']:>6.3f}" if "un_macro_f1" in m else f"{'–':>6}"
-        lines.append(f"{r.name:<26} {ci:<22} {m['loso_macro_f1']:>9.3f} {un} {per} "
-                     f"{r.seconds['total']:>5.1f}s  v{r.version}{mark}")
-    lines.append("macro-F1: grouped CV on real corpus sentences (mean over repeats, cluster "
-                 "bootstrap CI); new-story: leave-one-story-out; UN dev: final model on 320 "
-                 "labeled UN General Debate sentences; per-label: grouped CV. Authored "
-                 "sentences are training-only and never scored.")
+        lines.append(f"{r.name:<30} {ci:<22} {per} {r.seconds['total']:>5.1f}s  v{r.version}{mark}")
+    unit = results[0].cv_unit
+    lines.append(f"macro-F1: grouped cross-validation by {unit} on real sentences (mean over "
+                 "repeats, cluster-bootstrap 95% CI); per-label: F1 in the same CV. Authored "
+                 "sentences are training-only and never scored."
+                 + ("" if unit == "document" else " No document column: a new-document "
+                    "estimate is n/a."))
+    for r in results:
+        if "test_macro_f1" in r.metrics:
+            m = r.metrics
+            per = ", ".join(f"{n} {m[f'test_f1_{n}']:.3f}" for n in labels)
+            lines.append(f"champion {r.name} on the held-out test split "
+                         f"({int(m['test_n_sentences'])} sentences, "
+                         f"{int(m['test_n_documents'])} documents): macro-F1 "
+                         f"{m['test_macro_f1']:.3f} [{m['test_macro_f1_ci_low']:.2f},"
+                         f"{m['test_macro_f1_ci_high']:.2f}]; {per}")
     return "\n".join(lines)

@@ -101,24 +101,28 @@ def test_train_logs_registers_promotes_and_exports(project):
 
     client = MlflowClient()
     run = client.get_run(good.run_id)
-    assert {"f1_sports", "f1_weather", "macro_f1", "micro_f1", "loso_macro_f1",
-            "macro_f1_ci_low", "cv_seconds"} <= set(run.data.metrics)
+    assert {"f1_sports", "f1_weather", "macro_f1", "micro_f1", "macro_f1_ci_low",
+            "cv_seconds", "n_cv_units"} <= set(run.data.metrics)
+    assert run.data.tags["cv_unit"] == "document"  # the file has a story_id column
+    assert run.data.metrics["n_cv_units"] == 4
     assert run.data.params["model.type"] == "logreg"
     assert {"git_commit", "data_digest", "schema_digest"} <= set(run.data.tags)
     assert run.inputs.dataset_inputs, "dataset not logged as a run input"
     artifacts = {a.path for a in client.list_artifacts(good.run_id)}
     assert {"confusion_matrices.png", "pr_curves.png", "classification_report.txt",
             "misclassified.csv", "oof_predictions.csv"} <= artifacts
-    assert tracking.champion()[0] == "1"
+    # Another schema, another registered model: the project's own is never touched.
+    assert good.model_name == "labels" and tracking.champion("labels")[0] == "1"
+    assert tracking.champion() is None
 
     # A worse model is registered but the alias stays.
     [floor] = train([load_config(project / "floor.yaml")], export=False)
     assert floor.version == "2" and not floor.promoted
-    assert floor.metrics["loso_macro_f1"] < good.metrics["loso_macro_f1"] - 0.1
-    assert str(client.get_model_version_by_alias("newsevents", "champion").version) == "1"
+    assert floor.metrics["macro_f1"] < good.metrics["macro_f1"] - 0.1
+    assert str(client.get_model_version_by_alias("labels", "champion").version) == "1"
     assert "champion stays at version 1" in floor.message
 
-    exported = tracking.export_champion(project / "models" / "champion")
+    exported = tracking.export_champion(project / "models" / "champion", "labels")
     predictor = Predictor.load(exported)
     assert predictor.labels == ["sports", "weather"]
     [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])

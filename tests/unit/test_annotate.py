@@ -264,13 +264,14 @@ def test_import_reports_every_problem_with_file_and_row_and_merges_nothing(tmp_p
     assert len(load_annotations(store.path, schema)) == 1
 
 
-def test_imported_labels_join_the_scored_corpus_split(tmp_path, schema):
+def test_imported_labels_join_the_scored_training_split(tmp_path, schema):
     store = AnnotationStore(tmp_path / "annotated.csv", schema)
     text = "Norway pledged new grants to rebuild schools in Mozambique."
     store.add(Sentence("oslo-1", 3, sentence_id(text), text), [schema.names[0]])
     table = load_table(schema, annotated=store.path)
     row = table[table["sentence_id"] == sentence_id(text)].iloc[0]
-    assert row["source"] == "corpus" and row["story_id"] == "oslo-1"
+    assert row["source"] == "annotated" and row["story_id"] == "oslo-1"
+    assert row["split"] == "train"
 
 
 # --------------------------------------------------------------------------- command line

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from newsevents.corpus import sentence_id
 from newsevents.dataset import (
     AnnotationError,
+    fold_units,
     group_folds,
     load_annotations,
     load_corpus_index,
     load_labeled_file,
     near_duplicate_groups,
-    story_folds,
     to_dataset_dict,
 )
 
@@ -35,7 +34,7 @@ def row(text=GOOD, labels="aid_pledge", sid=None):
 def test_valid_file_loads(tmp_path, schema):
     frame = load_annotations(write(tmp_path, [row(), row("Talks failed.", "")]), schema)
     assert list(frame["labels"]) == [["aid_pledge"], []]
-    assert list(frame["source"]) == ["corpus", "corpus"]
+    assert list(frame["source"]) == ["seed", "seed"]
 
 
 @pytest.mark.parametrize(("rows", "problem"), [
@@ -91,47 +90,93 @@ def test_unrelated_sentences_stay_apart():
     assert groups[0] == groups[2] != groups[1]
 
 
-def test_group_folds_never_split_a_group(table):
-    corpus = table[table["source"] == "corpus"].reset_index(drop=True)
+def test_group_folds_never_split_a_unit(table):
+    real = table[table["split"] == "train"].reset_index(drop=True)
     seen_test = []
-    for train, test in group_folds(corpus, 5, seed=3):
-        assert not set(corpus["group_id"].iloc[train]) & set(corpus["group_id"].iloc[test])
+    for train, test in group_folds(real, 5, seed=3):
+        assert not set(real["unit_id"].iloc[train]) & set(real["unit_id"].iloc[test])
+        assert not set(real["story_id"].iloc[train]) & set(real["story_id"].iloc[test])
         seen_test.extend(test)
-    assert sorted(seen_test) == list(range(len(corpus)))
+    assert sorted(seen_test) == list(range(len(real)))
 
 
-def test_story_folds_hold_out_whole_stories_and_their_quotes(table):
-    corpus = table[table["source"] == "corpus"].reset_index(drop=True)
-    folds = list(story_folds(corpus))
-    assert [story for story, _, _ in folds] == sorted(corpus["story_id"].unique())
-    for story, train, test in folds:
-        assert set(corpus["story_id"].iloc[test]) == {story}
-        assert story not in set(corpus["story_id"].iloc[train])
-        assert not set(corpus["group_id"].iloc[train]) & set(corpus["group_id"].iloc[test])
+def test_fold_units_merge_documents_and_near_duplicates():
+    frame = pd.DataFrame({"story_id": ["d1", "d1", "d2", "d3", "", ""],
+                          "group_id": ["g1", "g2", "g2", "g3", "g4", "g3"]})
+    units = fold_units(frame)
+    # d1 and d2 share a near-duplicate (g2); the authored row in g3 joins d3; g4 stays alone.
+    assert units[0] == units[1] == units[2] != units[3]
+    assert units[5] == units[3] != units[4]
+
+
+def test_folds_use_at_most_one_fold_per_unit():
+    frame = pd.DataFrame({"story_id": ["a", "a", "b", "b"], "group_id": ["1", "2", "3", "4"],
+                          "labels": [["x"], [], ["x"], []]})
+    frame["unit_id"] = fold_units(frame)
+    folds = list(group_folds(frame, 5, seed=0))
+    assert len(folds) == 2
 
 
 def test_dataset_dict_features_and_splits(table, schema, tmp_path):
     dataset = to_dataset_dict(table, schema)
-    assert set(dataset) == {"corpus", "authored"}
-    feature = dataset["corpus"].features["labels"]
+    assert set(dataset) == {"train", "test", "authored"}
+    feature = dataset["train"].features["labels"]
     assert feature.feature.names == schema.names
-    first = dataset["corpus"][0]
+    first = dataset["train"][0]
     assert first["label_vector"] == schema.encode(
         [schema.names[i] for i in first["labels"]])
     assert set(dataset["authored"]["source"]) == {"authored"}
     dataset.save_to_disk(str(tmp_path / "ds"))
-    dataset["corpus"].to_parquet(str(tmp_path / "corpus.parquet"))
-    assert len(pd.read_parquet(tmp_path / "corpus.parquet")) == dataset["corpus"].num_rows
+    dataset["train"].to_parquet(str(tmp_path / "train.parquet"))
+    assert len(pd.read_parquet(tmp_path / "train.parquet")) == dataset["train"].num_rows
 
 
-def test_generic_labeled_file_with_its_own_ids(tmp_path, schema):
+def test_labeled_file_without_ids_gets_stable_ids_and_no_documents(tmp_path, schema):
     path = tmp_path / "extra.jsonl"
     path.write_text('{"text": "Japan pledged aid to Kenya.", "labels": ["aid_pledge"]}\n'
                     '{"text": "Rain fell.", "labels": []}\n', encoding="utf-8")
     table = load_labeled_file(path, schema)
     assert list(table["sentence_id"]) == [sentence_id("Japan pledged aid to Kenya."),
                                           sentence_id("Rain fell.")]
-    assert np.all(table["story_id"] != "")
+    assert set(table["story_id"]) == {""}  # no document column: folds by sentence
+    assert table["unit_id"].nunique() == 2
+
+
+def test_labeled_file_keeps_the_users_own_ids_and_documents(tmp_path, schema):
+    path = write(tmp_path, ["train00001,doc-a,Japan pledged aid to Kenya.,aid_pledge,",
+                            "train00002,doc-a,Rain fell.,,"],
+                 header="sentence_id,document_id,text,labels,note")
+    table = load_labeled_file(path, schema)
+    assert list(table["sentence_id"]) == ["train00001", "train00002"]
+    assert list(table["story_id"]) == ["doc-a", "doc-a"]
+    assert table["unit_id"].nunique() == 1
+
+
+def test_labeled_file_merges_exact_repeats_with_one_warning(tmp_path, schema):
+    path = write(tmp_path, ["Rain fell.,", "Japan pledged aid.,aid_pledge", "Rain fell.,",
+                            "rain  fell,"], header="text,labels")
+    with pytest.warns(UserWarning, match="merged 2 rows") as caught:
+        table = load_labeled_file(path, schema)
+    assert len(caught) == 1
+    assert list(table["text"]) == ["Rain fell.", "Japan pledged aid."]
+
+
+def test_labeled_file_refuses_one_text_with_two_labelings(tmp_path, schema):
+    path = write(tmp_path, ["Rain fell.,", "Japan pledged aid.,aid_pledge",
+                            "Japan pledged aid.,"], header="text,labels")
+    with pytest.raises(AnnotationError, match=r"a\.csv:4: same text as row 3 with other labels"):
+        load_labeled_file(path, schema)
+
+
+@pytest.mark.parametrize(("header", "rows", "problem"), [
+    ("text,label", ["Rain fell.,"], r"missing column\(s\) labels"),
+    ("sentence,labels", ["Rain fell.,"], r"missing column\(s\) text"),
+    ("text,labels", ["Rain fell.,hail"], r"a\.csv:2: unknown label 'hail'"),
+])
+def test_bad_labeled_file_is_one_line_naming_file_and_row(tmp_path, schema, header, rows,
+                                                          problem):
+    with pytest.raises(AnnotationError, match=problem):
+        load_labeled_file(write(tmp_path, rows, header=header), schema)
 
 
 @pytest.mark.parametrize(("content", "problem"), [

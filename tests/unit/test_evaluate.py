@@ -47,7 +47,7 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
 
 
 def test_extra_rows_that_near_duplicate_a_test_row_sit_out_that_fold():
-    corpus = pd.DataFrame({"text": ["c0", "c1", "c2"], "group_id": ["g0", "g1", "g2"]})
-    extra = pd.DataFrame({"text": ["reworded c1", "new"], "group_id": ["g1", "g9"]})
-    table = fold_training_table(corpus, extra, np.array([0, 2]), np.array([1]))
+    real = pd.DataFrame({"text": ["c0", "c1", "c2"], "unit_id": ["u0", "u1", "u2"]})
+    extra = pd.DataFrame({"text": ["reworded c1", "new"], "unit_id": ["u1", "u9"]})
+    table = fold_training_table(real, extra, np.array([0, 2]), np.array([1]))
     assert list(table["text"]) == ["c0", "c2", "new"]
