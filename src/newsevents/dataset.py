@@ -51,8 +51,11 @@ SPLITS = (TRAIN, TEST, AUTHORED)
 # Columns that name a sentence's document in a user's labeled file, in order of preference.
 DOCUMENT_COLUMNS = ("document_id", "story_id", "article_id")
 STRATIFY_MAX_UNITS = 500
-# Two sentences are near-duplicates when most words of the shorter one are in the longer one.
+# Two sentences are near-duplicates when most words of the shorter one are in the longer one
+# and the two are of similar length (else a short stock phrase would join every long sentence
+# that contains its words, and chain unrelated documents together).
 NEAR_DUPLICATE_CONTAINMENT = 0.8
+NEAR_DUPLICATE_JACCARD = 0.5
 
 
 class AnnotationError(ValueError):
@@ -246,10 +249,12 @@ class _UnionFind:
 
 def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
                           threshold: float = NEAR_DUPLICATE_CONTAINMENT) -> list[str]:
-    """Group id per sentence: sentences sharing ≥ ``threshold`` of the shorter one's words join.
+    """Group id per sentence: sentences sharing ≥ ``threshold`` of the shorter one's words, and
+    at least half of all their words, join.
 
     Containment (overlap / size of the smaller word set) catches a quote that one outlet
-    prefixes with "Quote from X:" and another cuts in two. Groups are closed transitively.
+    prefixes with "Quote from X:"; the overlap bound keeps "We are very proud of that." apart
+    from the long sentences that happen to contain its words. Groups are closed transitively.
     """
     n = len(texts)
     words = _word_sets(texts)
@@ -260,9 +265,12 @@ def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
     for start in range(0, n, 1000):
         overlap = (words[start:start + 1000] @ transposed).tocoo()
         rows = overlap.row + start
-        smaller = np.maximum(np.minimum(sizes[rows], sizes[overlap.col]), 1)
-        keep = (rows < overlap.col) & (overlap.data >= threshold * smaller) & (overlap.data >= 4)
-        for i, j in zip(rows[keep], overlap.col[keep], strict=True):
+        shared, cols = overlap.data, overlap.col
+        smaller = np.maximum(np.minimum(sizes[rows], sizes[cols]), 1)
+        union = sizes[rows] + sizes[cols] - shared
+        keep = ((rows < cols) & (shared >= threshold * smaller) & (shared >= 4)
+                & (shared >= NEAR_DUPLICATE_JACCARD * union))
+        for i, j in zip(rows[keep], cols[keep], strict=True):
             sets.union(int(i), int(j))
     return sets.labels([str(i) for i in ids], "g")
 
@@ -337,13 +345,13 @@ def read_test_documents(path: Path | None = paths.TEST_DOCUMENTS) -> set[tuple[s
 
 
 def leaking_rows(table: pd.DataFrame) -> pd.Series:
-    """Training rows (``train`` or ``authored``) that share a fold unit with a ``test`` row.
+    """Training rows (``train`` or ``authored``) that near-duplicate a ``test`` row.
 
-    Such a row is a near-duplicate of a held-out sentence: training on it would leak the test
-    split. Training leaves these rows out; a data test checks there are none in the shipped data.
+    Training on such a row would leak the held-out sentence it copies (a phrase a country
+    repeats every year, a wire story's stock sentence); training leaves these rows out.
     """
-    test_units = set(table.loc[table["split"] == TEST, "unit_id"])
-    return (table["split"] != TEST) & table["unit_id"].isin(test_units)
+    test_groups = set(table.loc[table["split"] == TEST, "group_id"])
+    return (table["split"] != TEST) & table["group_id"].isin(test_groups)
 
 
 def load_labeled_file(path: str | Path, schema: LabelSchema) -> pd.DataFrame:
