@@ -10,6 +10,12 @@ Writes ``OUT/queue.jsonl`` (one sentence per line with its context, pool, docume
 picked) and ``OUT/test-documents.csv``. Reads ``shared/corpus``; exits cleanly without it.
 
     python scripts/sample_pool_sentences.py --second-model DIR --out /tmp/queue
+
+``--top-up LABEL=N`` (repeatable) draws a second round instead: the N unlabeled sentences that a
+model trained on the first round's labels (``--model DIR``) scores highest for LABEL, from the
+documents already sampled (so the test split's document list stays as it was), within the caps.
+
+    python scripts/sample_pool_sentences.py --model DIR --top-up aid_pledge=450 --out /tmp/topup
 """
 
 from __future__ import annotations
@@ -59,12 +65,14 @@ def read_pool(name: str, path: Path) -> pd.DataFrame:
 
 
 def already_labeled() -> tuple[set[str], Counter]:
-    """Sentence ids labeled anywhere in the project, and UN documents' counts of them."""
+    """Sentence ids labeled anywhere in the project, and pool documents' counts of them."""
     ids: set[str] = set()
     for path in paths.ANNOTATIONS.rglob("*.csv"):
         ids |= set(pd.read_csv(path, dtype=str, keep_default_na=False)["sentence_id"])
-    un = pd.read_csv(paths.EXTERNAL_ANNOTATIONS / "un-general-debate.csv", dtype=str)
-    return ids, Counter(un["speech_id"])
+    per_document: Counter = Counter()
+    for path in paths.POOL_ANNOTATIONS.glob("*.csv"):
+        per_document.update(pd.read_csv(path, dtype=str, keep_default_na=False)["document_id"])
+    return ids, per_document
 
 
 class Picker:
@@ -123,28 +131,61 @@ def sample_pool(table: pd.DataFrame, scores: np.ndarray, thresholds: np.ndarray,
     return picker.chosen
 
 
+def candidates(pool: str, path: Path, labeled: set[str]) -> pd.DataFrame:
+    """A pool's sentences that may be drawn: unlabeled, of a sensible length."""
+    table = read_pool(pool, path).drop_duplicates("sentence_id")
+    n_words = table["text"].str.split().str.len()
+    return table[~table["sentence_id"].isin(labeled)
+                 & table["text"].str.len().between(MIN_CHARS, MAX_CHARS)
+                 & (n_words >= MIN_WORDS)].reset_index(drop=True)
+
+
+def top_up(model: Predictor, wanted: dict[str, int], out: Path) -> None:
+    """Second round: the highest-scoring unlabeled sentences of already sampled documents."""
+    schema = load_schema()
+    labeled, per_document = already_labeled()
+    tables = []
+    for pool, path in POOLS.items():
+        table = candidates(pool, path, labeled)
+        tables.append(table[table["document_id"].isin(per_document)])
+    table = pd.concat(tables, ignore_index=True)
+    scores = model.scores(list(table["text"]))
+    picker = Picker(table, per_document, np.random.default_rng(SEED))
+    for name, n in wanted.items():
+        j = schema.index(name)
+        picker.take(np.argsort(-scores[:, j], kind="stable"), n, f"topup:{name}")
+    part = table.loc[list(picker.chosen)].assign(sampled_by=list(picker.chosen.values()))
+    out.mkdir(parents=True, exist_ok=True)
+    part.to_json(out / "queue.jsonl", orient="records", lines=True, force_ascii=False)
+    print(f"wrote {len(part)} sentences to {out}: {Counter(part['sampled_by'])}",
+          file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--second-model", type=Path, required=True,
+    parser.add_argument("--second-model", type=Path,
                         help="model directory of the second (disagreement) model")
+    parser.add_argument("--model", type=Path, help="model directory (default: the champion)")
+    parser.add_argument("--top-up", action="append", default=[], metavar="LABEL=N")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if not all(p.exists() for p in POOLS.values()):
         print(f"pools not found under {paths.SHARED / 'corpus'}; nothing to do", file=sys.stderr)
         return 0
+    if args.top_up:
+        wanted = {k: int(v) for k, v in (item.split("=") for item in args.top_up)}
+        top_up(Predictor.load(args.model), wanted, args.out)
+        return 0
+    if args.second_model is None:
+        parser.error("--second-model is required for the first round")
     schema = load_schema()
-    champion, second = Predictor.load(), Predictor.load(args.second_model)
+    champion, second = Predictor.load(args.model), Predictor.load(args.second_model)
     patterns = keyword_patterns([label.keywords for label in schema.labels])
     labeled, prior_docs = already_labeled()
     rng = np.random.default_rng(SEED)
     picked, test_docs = [], []
     for pool, path in POOLS.items():
-        table = read_pool(pool, path)
-        table = table.drop_duplicates("sentence_id")
-        n_words = table["text"].str.split().str.len()
-        table = table[~table["sentence_id"].isin(labeled)
-                      & table["text"].str.len().between(MIN_CHARS, MAX_CHARS)
-                      & (n_words >= MIN_WORDS)].reset_index(drop=True)
+        table = candidates(pool, path, labeled)
         texts = list(table["text"])
         print(f"{pool}: {len(table):,} candidate sentences", file=sys.stderr)
         scores, other = champion.scores(texts), second.scores(texts)

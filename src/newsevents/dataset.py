@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -209,12 +210,14 @@ def write_annotations(frame: pd.DataFrame, path: Path, schema: LabelSchema) -> N
 
 # --------------------------------------------------------------------------- near-duplicate groups
 
+_WORD = re.compile(r"[^\W_]{3,}")  # runs of 3+ letters or digits
+
+
 def _word_sets(texts: Sequence[str]) -> sparse.csr_matrix:
     vocab: dict[str, int] = {}
     rows, cols = [], []
     for i, text in enumerate(texts):
-        words = {w for w in "".join(c if c.isalnum() else " " for c in normalize(text)).split()
-                 if len(w) > 2}
+        words = set(_WORD.findall(normalize(text)))
         for w in words:
             rows.append(i)
             cols.append(vocab.setdefault(w, len(vocab)))

@@ -114,19 +114,28 @@ def _library_versions() -> dict[str, str]:
             **{n: version(n) for n in names}}
 
 
-def run_experiment(config: ExperimentConfig, n_jobs: int = 2) -> RunResult:
-    """Cross-validate one experiment, fit its final model, and log everything to MLflow."""
+def run_experiment(config: ExperimentConfig, n_jobs: int = 2,
+                   tables: dict[tuple[str, str], Any] | None = None) -> RunResult:
+    """Cross-validate one experiment, fit its final model, and log everything to MLflow.
+
+    ``tables``: a memo of loaded training tables by (data source, schema), shared by the
+    experiments of one :func:`train` call (validation and near-duplicate grouping take seconds).
+    """
     # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
     # (threads spin); folds run in parallel processes instead.
     with threadpool_limits(limits=1):
-        return _run_experiment(config, n_jobs)
+        return _run_experiment(config, n_jobs, {} if tables is None else tables)
 
 
-def _run_experiment(config: ExperimentConfig, n_jobs: int) -> RunResult:
+def _run_experiment(config: ExperimentConfig, n_jobs: int,
+                    tables: dict[tuple[str, str], Any]) -> RunResult:
     from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
 
     started = time.perf_counter()
-    table, schema, source = load_training_table(config)
+    key = (config.data.source, config.data.schema)
+    if key not in tables:
+        tables[key] = load_training_table(config)
+    table, schema, source = tables[key]
     leaking = leaking_rows(table)
     if leaking.any():
         _say(f"{config.name}: {int(leaking.sum())} training sentences near-duplicate a test "
@@ -236,10 +245,10 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
 
     tracking.setup()
     _say(f"MLflow store: {tracking.tracking_uri()}")
-    results = []
+    results, tables = [], {}
     for i, config in enumerate(configs, start=1):
         _say(f"[{i}/{len(configs)}] {config.name}: evaluating and fitting")
-        result = run_experiment(config, n_jobs=n_jobs)
+        result = run_experiment(config, n_jobs=n_jobs, tables=tables)
         results.append(result)
         m = result.metrics
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
