@@ -13,7 +13,8 @@ picked) and ``OUT/test-documents.csv``. Reads ``shared/corpus``; exits cleanly w
 
 ``--top-up LABEL=N`` (repeatable) draws a second round instead: the N unlabeled sentences that a
 model trained on the first round's labels (``--model DIR``) scores highest for LABEL, from the
-documents already sampled (so the test split's document list stays as it was), within the caps.
+documents already sampled (so the test split's document list stays as it was), within the caps;
+``random=N`` draws N of those sentences at random (``random-topup``).
 
     python scripts/sample_pool_sentences.py --model DIR --top-up aid_pledge=450 --out /tmp/topup
 """
@@ -152,6 +153,9 @@ def top_up(model: Predictor, wanted: dict[str, int], out: Path) -> None:
     scores = model.scores(list(table["text"]))
     picker = Picker(table, per_document, np.random.default_rng(SEED))
     for name, n in wanted.items():
+        if name == "random":  # random sentences of the sampled documents, for the base rates
+            picker.take(picker.rng.permutation(len(table)), n, "random-topup")
+            continue
         j = schema.index(name)
         picker.take(np.argsort(-scores[:, j], kind="stable"), n, f"topup:{name}")
     part = table.loc[list(picker.chosen)].assign(sampled_by=list(picker.chosen.values()))
