@@ -8,6 +8,7 @@ import pandas as pd
 from newsevents.evaluate import (
     bootstrap_macro_f1,
     choose_thresholds,
+    decide,
     fold_training_table,
     label_metrics,
 )
@@ -51,3 +52,18 @@ def test_extra_rows_that_near_duplicate_a_test_row_sit_out_that_fold():
     extra = pd.DataFrame({"text": ["reworded c1", "new"], "unit_id": ["u1", "u9"]})
     table = fold_training_table(real, extra, np.array([0, 2]), np.array([1]))
     assert list(table["text"]) == ["c0", "c2", "new"]
+
+
+def test_decide_thresholds_or_the_top_label():
+    scores = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.6]])
+    assert decide(scores, np.array([0.3, 0.5, 0.9])).tolist() == [[0, 1, 0], [1, 0, 0]]
+    assert decide(scores, None).tolist() == [[0, 1, 0], [1, 0, 0]]  # a tie: the first
+
+
+def test_multiclass_metrics_add_accuracy():
+    y = np.eye(3, dtype=int)[[0, 0, 1, 2]]
+    p = np.eye(3, dtype=int)[[0, 1, 1, 2]]
+    m = label_metrics(y, p, ["a", "b", "c"], multiclass=True)
+    assert m["accuracy"] == 0.75 and m["micro_f1"] == 0.75
+    assert round(m["macro_f1"], 4) == round((2 / 3 + 2 / 3 + 1) / 3, 4)
+    assert "accuracy" not in label_metrics(y, p, ["a", "b", "c"])
