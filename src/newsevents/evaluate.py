@@ -13,8 +13,9 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,10 @@ from newsevents.dataset import group_folds, multi_hot
 from newsevents.labels import LabelSchema
 
 DEFAULT_THRESHOLD = 0.5
+# Worker processes take seconds to start and import the stack on a small machine (over ten when
+# it is busy): folds go to them only when the ones left would take longer than this in this
+# process (see _run_folds). Results are the same either way.
+PARALLEL_MIN_SECONDS = 10.0
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -176,6 +181,30 @@ def _run_fold(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame, train
     return test, scores, decide(scores, thresholds)
 
 
+def _run_folds(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
+               splits: list[tuple[np.ndarray, np.ndarray]], schema: LabelSchema,
+               inner_folds: int, seed: int, n_jobs: int
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Fold results in order. The first two folds run in this process (the first also pays
+    for one-off loading and caching); the rest go to ``n_jobs`` worker processes only when, at
+    the second fold's pace, they would take long enough to pay for starting them
+    (:data:`PARALLEL_MIN_SECONDS`)."""
+    def run(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _run_fold(pipeline, real, extra, *split, schema, inner_folds, seed)
+
+    yield from map(run, splits[:1])
+    started = time.perf_counter()
+    yield from map(run, splits[1:2])
+    rest = splits[2:]
+    if n_jobs != 1 and len(rest) > 1 and \
+            (time.perf_counter() - started) * len(rest) >= PARALLEL_MIN_SECONDS:
+        yield from Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_run_fold)(pipeline, real, extra, train, test, schema, inner_folds, seed)
+            for train, test in rest)
+    else:
+        yield from map(run, rest)
+
+
 def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
                    schema: LabelSchema, folds: int, repeats: int, inner_folds: int, seed: int,
                    n_boot: int = 1000, n_jobs: int = 1,
@@ -188,9 +217,8 @@ def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
     y = multi_hot(real, schema)
     jobs = [(r, train, test) for r in range(repeats)
             for train, test in group_folds(real, folds, seed + r)]
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_run_fold)(pipeline, real, extra, train, test, schema, inner_folds, seed)
-        for _, train, test in jobs)
+    results = _run_folds(pipeline, real, extra, [(train, test) for _, train, test in jobs],
+                         schema, inner_folds, seed, n_jobs)
 
     scores = [np.zeros(y.shape) for _ in range(repeats)]
     preds = [np.zeros(y.shape, dtype=np.int8) for _ in range(repeats)]

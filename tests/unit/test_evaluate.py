@@ -67,3 +67,35 @@ def test_multiclass_metrics_add_accuracy():
     assert m["accuracy"] == 0.75 and m["micro_f1"] == 0.75
     assert round(m["macro_f1"], 4) == round((2 / 3 + 2 / 3 + 1) / 3, 4)
     assert "accuracy" not in label_metrics(y, p, ["a", "b", "c"])
+
+
+def test_multiclass_cross_validation_in_workers_equals_in_process(monkeypatch):
+    import newsevents.evaluate as evaluate
+    from newsevents.config import parse_config
+    from newsevents.labels import Label, LabelSchema
+    from newsevents.models import build_pipeline
+
+    schema = LabelSchema((Label("sport", ""), Label("weather", ""), Label("other", "")),
+                         type="multiclass")
+    words = {"sport": "match goal team race cup", "weather": "rain snow storm wind fog",
+             "other": "budget council prices bank law"}
+    rng = np.random.default_rng(3)
+    rows = [(f"d{i}", " ".join(rng.choice(words[c].split(), 3)) + f" item{i}", [c])
+            for i, c in enumerate(rng.choice(list(words), 60))]
+    real = pd.DataFrame(rows, columns=["unit_id", "text", "labels"])
+    pipeline = build_pipeline(parse_config({"name": "x", "features": [{"type": "tfidf_word"}],
+                                            "model": {"type": "logreg"}}), schema)
+
+    def run(n_jobs):
+        return evaluate.cross_validate(pipeline, real, real.iloc[:0], schema, folds=6,
+                                       repeats=1, inner_folds=2, seed=1, n_boot=100,
+                                       n_jobs=n_jobs)
+
+    alone = run(1)
+    monkeypatch.setattr(evaluate, "PARALLEL_MIN_SECONDS", 0.0)  # folds 3-6 in two workers
+    assert alone.metrics == run(2).metrics
+    assert alone.metrics["accuracy"] > 0.8
+    assert evaluate.confusion(alone).shape == (3, 3)
+    assert evaluate.confusion(alone).sum() == len(real)
+    report = evaluate.classification_report_text(alone, schema)
+    assert "accuracy" in report and "confusion matrix" in report
