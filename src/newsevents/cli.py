@@ -54,7 +54,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                        description="Run experiment YAML files (default: every experiment in "
                                    "experiments/ marked default: true), log each run to MLflow, "
                                    "move the 'champion' alias if the best run beats it, and "
-                                   "export the champion to models/champion/.")
+                                   "export the champion to models/champion/ (a model on another "
+                                   "label schema: models/<schema name>/champion/).")
     p.add_argument("configs", nargs="*", type=Path, help="experiment YAML files")
     p.add_argument("--no-export", action="store_true",
                    help="do not export the champion to models/champion/")

@@ -34,10 +34,17 @@ class ConfigError(ValueError):
     """An experiment file that cannot be used; the message names the file and the key."""
 
 
+def resolve(path: str | Path) -> Path:
+    """A data path from an experiment file: as given when absolute or found from the working
+    directory, else relative to the project root."""
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else paths.ROOT / path
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = BUNDLED  # "bundled" or a path to a labeled CSV/JSONL
-    schema: str = str(paths.DEFAULT_SCHEMA.relative_to(paths.ROOT))
+    source: str = BUNDLED  # "bundled" or a path to a labeled CSV/JSONL (see `resolve`)
+    schema: str = str(paths.DEFAULT_SCHEMA.relative_to(paths.ROOT))  # the label schema YAML
     authored: bool = True  # add the authored example bank to every training fold
 
 
@@ -122,10 +129,12 @@ def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
 
     data_raw = _mapping(f"{source}: key 'data'", top.get("data"))
     _check_keys(f"{source}: key 'data'", data_raw, {"source", "schema", "authored"})
-    data = DataConfig(**{k: v for k, v in data_raw.items()})
-    if data.source != BUNDLED and not (paths.ROOT / data.source).exists() \
-            and not Path(data.source).exists():
-        raise ConfigError(f"{source}: key 'data.source': file {data.source!r} not found")
+    data = DataConfig(**{k: str(v) if k != "authored" else v for k, v in data_raw.items()})
+    for key in ("source", "schema"):
+        value = getattr(data, key)
+        if not (key == "source" and value == BUNDLED) and not resolve(value).is_file():
+            raise ConfigError(f"{source}: key 'data.{key}': file {value!r} not found (paths are "
+                              "relative to the working directory or the project root)")
 
     features = []
     feats = top.get("features") or []

@@ -396,6 +396,8 @@ def _merge_duplicate_texts(frame: pd.DataFrame, path: Path, schema: LabelSchema
             labels = schema.parse(cell)
         except SchemaError:
             continue  # reported, with its row, by validate_annotations
+        if not text.strip():
+            continue  # likewise
         key = normalize(text)
         if key not in first:
             first[key] = (row_no, labels)
@@ -408,8 +410,9 @@ def _merge_duplicate_texts(frame: pd.DataFrame, path: Path, schema: LabelSchema
     if problems:
         raise AnnotationError(problems)
     if repeats:
-        warnings.warn(f"{path}: merged {len(repeats)} rows that repeat an earlier row's text "
-                      "and labels", UserWarning, stacklevel=3)
+        rows = "1 row that repeats" if len(repeats) == 1 else f"{len(repeats)} rows that repeat"
+        warnings.warn(f"{path}: merged {rows} an earlier row's text and labels", UserWarning,
+                      stacklevel=3)
     return frame.drop(index=repeats)
 
 

@@ -6,13 +6,16 @@ Rules this module keeps:
 - a document and its near-duplicates (a fold unit) never straddle a split (see
   :mod:`newsevents.dataset`);
 - per-label decision thresholds are chosen on out-of-fold predictions of the *training* part of
-  each fold (an inner cross-validation), never on the fold being scored.
+  each fold (an inner cross-validation), never on the fold being scored;
+- a multiclass schema has no thresholds: each sentence gets its highest-scoring label, and the
+  metrics add accuracy and a confusion matrix over the labels.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +29,10 @@ from newsevents.dataset import group_folds, multi_hot
 from newsevents.labels import LabelSchema
 
 DEFAULT_THRESHOLD = 0.5
+# Worker processes take seconds to start and import the stack on a small machine (over ten when
+# it is busy): folds go to them only when the ones left would take longer than this in this
+# process (see _run_folds). Results are the same either way.
+PARALLEL_MIN_SECONDS = 10.0
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -65,17 +72,33 @@ def oof_scores(pipeline: Pipeline, texts: list[str], y: np.ndarray, table: pd.Da
 
 
 def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSchema,
-                        inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray]:
-    """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows."""
+                        inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray | None]:
+    """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows.
+
+    A multiclass schema has no thresholds (``None``): no inner cross-validation is run.
+    """
     texts, y = list(table["text"]), multi_hot(table, schema)
+    if schema.multiclass:
+        return clone(pipeline).fit(texts, y), None
     thresholds = choose_thresholds(y, oof_scores(pipeline, texts, y, table, inner_folds, seed))
     return clone(pipeline).fit(texts, y), thresholds
 
 
+def decide(scores: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:
+    """0/1 predictions: scores at or above their label's threshold, or, with no thresholds
+    (a multiclass model), the highest-scoring label of each row."""
+    if thresholds is None:
+        best = scores.argmax(axis=1)
+        return (np.arange(scores.shape[1]) == best[:, None]).astype(np.int8)
+    return (scores >= thresholds).astype(np.int8)
+
+
 # --------------------------------------------------------------------------- metrics
 
-def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> dict[str, float]:
-    """Per-label precision/recall/F1/support plus micro and macro F1."""
+def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
+                  multiclass: bool = False) -> dict[str, float]:
+    """Per-label precision/recall/F1/support plus micro and macro F1 (and, for ``multiclass``
+    one-hot rows, accuracy: the share of sentences whose one label is right)."""
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     out: dict[str, float] = {}
     for j, name in enumerate(names):
@@ -84,6 +107,8 @@ def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> d
     micro = precision_recall_fscore_support(y_true, y_pred, average="micro", zero_division=0)
     out["micro_f1"] = float(micro[2])
     out["macro_f1"] = float(np.mean(f))
+    if multiclass:
+        out["accuracy"] = float(np.mean((y_true == y_pred).all(axis=1)))
     return out
 
 
@@ -153,7 +178,31 @@ def _run_fold(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame, train
         warnings.filterwarnings("ignore", message="Label not .* is present in all training")
         model, thresholds = fit_with_thresholds(pipeline, train_table, schema, inner_folds, seed)
     scores = model.predict_proba(list(real["text"].iloc[test]))
-    return test, scores, (scores >= thresholds).astype(np.int8)
+    return test, scores, decide(scores, thresholds)
+
+
+def _run_folds(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
+               splits: list[tuple[np.ndarray, np.ndarray]], schema: LabelSchema,
+               inner_folds: int, seed: int, n_jobs: int
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Fold results in order. The first two folds run in this process (the first also pays
+    for one-off loading and caching); the rest go to ``n_jobs`` worker processes only when, at
+    the second fold's pace, they would take long enough to pay for starting them
+    (:data:`PARALLEL_MIN_SECONDS`)."""
+    def run(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _run_fold(pipeline, real, extra, *split, schema, inner_folds, seed)
+
+    yield from map(run, splits[:1])
+    started = time.perf_counter()
+    yield from map(run, splits[1:2])
+    rest = splits[2:]
+    if n_jobs != 1 and len(rest) > 1 and \
+            (time.perf_counter() - started) * len(rest) >= PARALLEL_MIN_SECONDS:
+        yield from Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_run_fold)(pipeline, real, extra, train, test, schema, inner_folds, seed)
+            for train, test in rest)
+    else:
+        yield from map(run, rest)
 
 
 def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
@@ -168,9 +217,8 @@ def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
     y = multi_hot(real, schema)
     jobs = [(r, train, test) for r in range(repeats)
             for train, test in group_folds(real, folds, seed + r)]
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_run_fold)(pipeline, real, extra, train, test, schema, inner_folds, seed)
-        for _, train, test in jobs)
+    results = _run_folds(pipeline, real, extra, [(train, test) for _, train, test in jobs],
+                         schema, inner_folds, seed, n_jobs)
 
     scores = [np.zeros(y.shape) for _ in range(repeats)]
     preds = [np.zeros(y.shape, dtype=np.int8) for _ in range(repeats)]
@@ -182,7 +230,7 @@ def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
         if progress:
             progress(done)
 
-    per_repeat = [label_metrics(y, p, schema.names) for p in preds]
+    per_repeat = [label_metrics(y, p, schema.names, schema.multiclass) for p in preds]
     metrics = {k: float(np.mean([m[k] for m in per_repeat])) for k in per_repeat[0]}
     metrics["macro_f1_ci_low"], metrics["macro_f1_ci_high"] = bootstrap_macro_f1(
         y, preds, real["unit_id"].to_numpy(), n_boot, seed)
@@ -231,22 +279,44 @@ def oof_table(evaluation: Evaluation, schema: LabelSchema) -> pd.DataFrame:
 
 
 def classification_report_text(evaluation: Evaluation, schema: LabelSchema) -> str:
-    """sklearn's classification report for the first repeat of grouped CV."""
+    """sklearn's classification report for the first repeat of grouped CV (for a multiclass
+    schema: over class indices, with accuracy, then the confusion matrix)."""
     from sklearn.metrics import classification_report
 
-    report = classification_report(evaluation.y_true, evaluation.preds[0],
-                                   target_names=schema.names, zero_division=0)
+    y_true, y_pred = evaluation.y_true, evaluation.preds[0]
+    extra, options = "", {}
+    if schema.multiclass:
+        y_true, y_pred = y_true.argmax(axis=1), y_pred.argmax(axis=1)
+        options["labels"] = range(len(schema))  # a class never seen still gets its row
+        matrix = pd.DataFrame(confusion(evaluation), index=schema.names, columns=schema.names)
+        extra = f"\nconfusion matrix (rows: true, columns: predicted)\n{matrix.to_string()}\n"
+    report = classification_report(y_true, y_pred, target_names=schema.names, zero_division=0,
+                                   **options)
     return (f"== grouped CV (repeat 0), real sentences only (n={len(evaluation.y_true)})\n"
-            f"{report}")
+            f"{report}{extra}")
+
+
+def confusion(evaluation: Evaluation) -> np.ndarray:
+    """The K×K confusion matrix of a multiclass evaluation (rows true, columns predicted;
+    first repeat of grouped CV)."""
+    from sklearn.metrics import confusion_matrix
+
+    width = evaluation.y_true.shape[1]
+    return confusion_matrix(evaluation.y_true.argmax(axis=1), evaluation.preds[0].argmax(axis=1),
+                            labels=range(width))
 
 
 def plot_confusion(evaluation: Evaluation, schema: LabelSchema, title: str):  # -> Figure
-    """One 2×2 confusion matrix per label (first repeat of grouped CV)."""
+    """One 2×2 confusion matrix per label, or for a multiclass schema one K×K matrix (first
+    repeat of grouped CV)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import multilabel_confusion_matrix
+
+    if schema.multiclass:
+        return _plot_class_confusion(confusion(evaluation), schema.names, title)
 
     matrices = multilabel_confusion_matrix(evaluation.y_true, evaluation.preds[0])
     fig, axes = plt.subplots(1, len(schema), figsize=(3.2 * len(schema), 3.4))
@@ -261,6 +331,25 @@ def plot_confusion(evaluation: Evaluation, schema: LabelSchema, title: str):  # 
         ax.set_ylabel("true")
         ax.set_title(name, fontsize=10)
     fig.suptitle(f"{title}: confusion per label (grouped CV, real sentences)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_class_confusion(matrix: np.ndarray, names: list[str], title: str):  # -> Figure
+    import matplotlib.pyplot as plt
+
+    size = 2.2 + 0.6 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > matrix.max() / 2 else "black", fontsize=10)
+    ticks = range(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}: confusion matrix (grouped CV, real sentences)", fontsize=10)
     fig.tight_layout()
     return fig
 

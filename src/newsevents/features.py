@@ -65,20 +65,37 @@ class LexiconClassifier(ClassifierMixin, BaseEstimator):
 
     ``score = 1 - exp(-matches)``: 0 with no match, 0.63 with one, 0.86 with two.
     Fitting learns nothing but the label count; it is a floor for the learned models.
+
+    With ``one_label`` (a multiclass schema), scores are ``matches + prior`` normalised to sum
+    to one, the prior being the labels' shares of the training sentences: the label with the
+    most keyword matches wins, the prior breaks ties, and a sentence with no match gets the
+    most frequent label (in practice the label without keywords, such as "none").
     """
 
-    def __init__(self, keywords: Sequence[Sequence[str]] = ()):
+    one_label = False  # models pickled before the parameter existed are multi-label
+
+    def __init__(self, keywords: Sequence[Sequence[str]] = (), one_label: bool = False):
         self.keywords = keywords
+        self.one_label = one_label
 
     def fit(self, X: Iterable[str], y: np.ndarray) -> LexiconClassifier:
+        y = np.asarray(y)
         self.lexicon_ = LexiconFeatures(self.keywords).fit(X)
-        self.classes_ = np.arange(np.asarray(y).shape[1])
+        self.classes_ = np.arange(y.shape[1])
+        if self.one_label:
+            self.prior_ = y.mean(axis=0)
         return self
 
     def predict_proba(self, X: Iterable[str]) -> np.ndarray:
-        return 1.0 - np.exp(-self.lexicon_.transform(X))
+        counts = self.lexicon_.transform(X)
+        if not self.one_label:
+            return 1.0 - np.exp(-counts)
+        weights = counts + self.prior_
+        return weights / weights.sum(axis=1, keepdims=True)
 
     def predict(self, X: Iterable[str]) -> np.ndarray:
+        if self.one_label:
+            return np.eye(len(self.classes_), dtype=int)[self.predict_proba(X).argmax(axis=1)]
         return (self.predict_proba(X) >= 0.5).astype(int)
 
 

@@ -28,6 +28,9 @@ from newsevents.paths import DEFAULT_SCHEMA
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SCHEMA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 LABEL_SEPARATOR = ";"
+# A schema's ``type``: any number of labels per sentence (none included), or exactly one.
+MULTILABEL, MULTICLASS = "multilabel", "multiclass"
+SCHEMA_TYPES = (MULTILABEL, MULTICLASS)
 
 
 class SchemaError(ValueError):
@@ -45,17 +48,26 @@ class Label:
 
 @dataclass(frozen=True)
 class LabelSchema:
-    """An ordered set of labels; the order fixes the columns of every multi-hot matrix."""
+    """An ordered set of labels; the order fixes the columns of every multi-hot matrix.
+
+    ``type`` is :data:`MULTILABEL` (a sentence has any number of labels, none included) or
+    :data:`MULTICLASS` (exactly one label per sentence; its multi-hot row is one-hot).
+    """
 
     labels: tuple[Label, ...]
     guideline: str = ""
     source: str = "<memory>"
     digest: str = field(default="", compare=False)
     name: str = ""  # names the schema's registered model and export directory
+    type: str = MULTILABEL
 
     @property
     def names(self) -> list[str]:
         return [label.name for label in self.labels]
+
+    @property
+    def multiclass(self) -> bool:
+        return self.type == MULTICLASS
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -69,13 +81,22 @@ class LabelSchema:
             ) from None
 
     def parse(self, cell: str | float | None) -> list[str]:
-        """Parse a ``;``-separated label cell into names in schema order; raise on unknown names."""
-        if cell is None or (isinstance(cell, float) and cell != cell):  # NaN from pandas
-            return []
-        names = {part.strip() for part in str(cell).split(LABEL_SEPARATOR) if part.strip()}
+        """Parse a ``;``-separated label cell into names in schema order.
+
+        Raises :class:`SchemaError` on an unknown name, and, for a multiclass schema, on a
+        cell that does not hold exactly one label.
+        """
+        names: set[str] = set()
+        if cell is not None and not (isinstance(cell, float) and cell != cell):  # NaN: none
+            names = {part.strip() for part in str(cell).split(LABEL_SEPARATOR) if part.strip()}
         for name in names:
             self.index(name)
-        return [n for n in self.names if n in names]
+        parsed = [n for n in self.names if n in names]
+        if self.multiclass and len(parsed) != 1:
+            found = LABEL_SEPARATOR.join(parsed) if parsed else "none"
+            raise SchemaError(f"{len(parsed)} labels ({found}) but schema {self.source} is "
+                              "multiclass: exactly one label per sentence")
+        return parsed
 
     def encode(self, names: Iterable[str]) -> list[int]:
         """Multi-hot vector (one 0/1 per schema label) for a list of label names."""
@@ -117,6 +138,11 @@ def load_schema(path: str | Path | None = None) -> LabelSchema:
             raise SchemaError(f"{path}: label {name!r} is defined twice")
         keywords = tuple(str(k).lower() for k in item.get("keywords") or ())
         labels.append(Label(name, str(item.get("definition", "")).strip(), keywords))
+    kind = raw.get("type", MULTILABEL)
+    if kind not in SCHEMA_TYPES:
+        raise SchemaError(f"{path}: type must be {' or '.join(SCHEMA_TYPES)}, got {kind!r}")
+    if kind == MULTICLASS and len(labels) < 2:
+        raise SchemaError(f"{path}: a multiclass schema needs at least two labels")
     name = str(raw.get("name") or path.stem).lower()
     if not _SCHEMA_NAME_RE.match(name):
         raise SchemaError(f"{path}: schema name {name!r} must be lower case letters, digits, "
@@ -127,4 +153,5 @@ def load_schema(path: str | Path | None = None) -> LabelSchema:
         source=str(path),
         digest=hashlib.sha256(raw_bytes).hexdigest(),
         name=name,
+        type=kind,
     )

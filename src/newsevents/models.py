@@ -1,7 +1,10 @@
 """Model families: turn an experiment's ``features`` and ``model`` sections into a pipeline.
 
-Every pipeline takes a list of sentences and exposes ``predict_proba`` returning an
-``(n_sentences, n_labels)`` array of per-label scores (one-vs-rest, multi-label).
+Every pipeline is fitted on a list of sentences and their ``(n_sentences, n_labels)`` multi-hot
+matrix, and exposes ``predict_proba`` returning an ``(n_sentences, n_labels)`` array of scores:
+one-vs-rest per-label scores for a multi-label schema, class probabilities summing to one for a
+multiclass schema (one multiclass estimator, softmax for logistic regression). Every family
+builds both.
 
 Examples
 --------
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -29,6 +31,7 @@ from sklearn.svm import LinearSVC
 
 from newsevents.config import ExperimentConfig, FeatureConfig
 from newsevents.features import LexiconClassifier, LexiconFeatures, StaticEmbeddings
+from newsevents.heads import LinearSVMScores, OneLabelClassifier
 from newsevents.labels import LabelSchema
 
 
@@ -61,7 +64,8 @@ def build_feature(feature: FeatureConfig, schema: LabelSchema) -> Any:
 
 
 def build_estimator(kind: str, params: dict[str, Any], seed: int) -> Any:
-    """One binary estimator with ``predict_proba`` (wrapped one-vs-rest by the caller)."""
+    """One estimator with ``predict_proba``, wrapped by the caller: one-vs-rest (a binary
+    problem per label) or :class:`OneLabelClassifier` (one multiclass problem)."""
     if kind == "prior":
         return DummyClassifier(strategy="prior")
     if kind == "logreg":
@@ -70,7 +74,7 @@ def build_estimator(kind: str, params: dict[str, Any], seed: int) -> Any:
     if kind == "linearsvc":
         svc = LinearSVC(**{"C": 0.5, "class_weight": "balanced", "random_state": seed, **params})
         # Calibrated so that scores are probabilities, comparable across labels.
-        return CalibratedClassifierCV(svc, cv=3, method="sigmoid")
+        return LinearSVMScores(svc, cv=3)
     if kind == "complementnb":
         return ComplementNB(**{"alpha": 0.3, **params})
     if kind == "sgd":
@@ -82,9 +86,11 @@ def build_estimator(kind: str, params: dict[str, Any], seed: int) -> Any:
 def build_pipeline(config: ExperimentConfig, schema: LabelSchema) -> Pipeline:
     """The unfitted pipeline an experiment describes."""
     if config.model.type == "lexicon":
-        return Pipeline([("classifier", LexiconClassifier(_keywords(schema)))])
+        return Pipeline([("classifier", LexiconClassifier(_keywords(schema),
+                                                          one_label=schema.multiclass))])
     features = list(config.features) or [FeatureConfig("lexicon")]
     union = FeatureUnion([(f"{f.type}_{i}", build_feature(f, schema))
                           for i, f in enumerate(features)])
     estimator = build_estimator(config.model.type, config.model.params, config.seed)
-    return Pipeline([("features", union), ("classifier", OneVsRestClassifier(estimator))])
+    head = OneLabelClassifier(estimator) if schema.multiclass else OneVsRestClassifier(estimator)
+    return Pipeline([("features", union), ("classifier", head)])

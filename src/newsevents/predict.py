@@ -4,9 +4,12 @@ This is the prediction path: it must start fast and install lean, so it never im
 ``datasets`` or the training modules (except to resolve a ``models:/`` URI, on request).
 
 A model directory holds ``model.joblib`` (a fitted scikit-learn pipeline), ``metadata.json``
-(labels, thresholds, metrics and the sha256 of every model file) and, for linear pipelines, the
-same model as plain arrays (``scorer.json``, ``scorer.npz``; see :mod:`newsevents.scorer`).
+(labels, the schema type, per-label thresholds for a multi-label model, metrics and the sha256 of
+every model file) and, for linear pipelines, the same model as plain arrays (``scorer.json``,
+``scorer.npz``; see :mod:`newsevents.scorer`).
 The predictor prefers the arrays: they load without scikit-learn and without unpickling.
+A multi-label model gives each sentence the labels whose score reaches their threshold (maybe
+none); a multiclass model gives each sentence exactly one label, the one that scores highest.
 joblib files are pickles and loading one runs code: :meth:`Predictor.load` refuses any file whose
 digest does not match the metadata. Load only models you trained or whose digest you trust.
 
@@ -30,6 +33,7 @@ import numpy as np
 
 from newsevents import paths, scorer
 from newsevents.corpus import Sentence, split_article
+from newsevents.labels import MULTICLASS, MULTILABEL, SCHEMA_TYPES
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -67,18 +71,24 @@ def file_sha256(path: Path) -> str:
 
 
 def save_model_dir(directory: Path, pipeline: Any, labels: Sequence[str],
-                   thresholds: Sequence[float], check_texts: Sequence[str] = (),
-                   **metadata: Any) -> Path:
+                   thresholds: Sequence[float] | None, check_texts: Sequence[str] = (),
+                   schema_type: str = MULTILABEL, **metadata: Any) -> Path:
     """Write ``model.joblib``, the numpy scorer when it reproduces the pipeline, and metadata.
 
-    ``check_texts`` (say, the training sentences) join a built-in list of awkward inputs on
-    which the saved scorer must match ``pipeline.predict_proba``; see :func:`_save_scorer`.
+    ``thresholds``: one per label for a multi-label model, ``None`` for a multiclass one
+    (``schema_type``), which takes the highest-scoring label. ``check_texts`` (say, the training
+    sentences) join a built-in list of awkward inputs on which the saved scorer must match
+    ``pipeline.predict_proba``; see :func:`_save_scorer`.
     """
     import joblib
 
+    if (schema_type == MULTICLASS) != (thresholds is None):
+        raise ValueError("a multiclass model has no thresholds, a multi-label one needs them")
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, directory / MODEL_FILE, compress=3)
-    meta = {"labels": list(labels), "thresholds": [round(float(t), 6) for t in thresholds],
+    cuts = {} if thresholds is None else {
+        "thresholds": [round(float(t), 6) for t in thresholds]}
+    meta = {"labels": list(labels), "type": schema_type, **cuts,
             **metadata, "sha256": file_sha256(directory / MODEL_FILE),
             **_save_scorer(directory, pipeline, check_texts)}
     (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -122,16 +132,21 @@ def _save_scorer(directory: Path, pipeline: Any, check_texts: Sequence[str]) -> 
 
 
 class Predictor:
-    """A fitted model (anything with ``predict_proba``) plus its per-label thresholds."""
+    """A fitted model (anything with ``predict_proba``) plus how it decides: per-label
+    thresholds (multi-label), or the highest score (``multiclass``, no thresholds)."""
 
-    def __init__(self, model: Any, labels: Sequence[str], thresholds: Sequence[float],
+    def __init__(self, model: Any, labels: Sequence[str], thresholds: Sequence[float] | None,
                  metadata: dict[str, Any] | None = None, directory: Path | None = None,
-                 engine: str = "auto"):
-        if len(labels) != len(thresholds):
-            raise ModelError(f"{len(labels)} labels but {len(thresholds)} thresholds")
+                 engine: str = "auto", *, multiclass: bool = False):
+        if multiclass and thresholds is not None:
+            raise ModelError("a multiclass model takes the highest score: no thresholds")
+        if not multiclass and (thresholds is None or len(labels) != len(thresholds)):
+            raise ModelError(f"{len(labels)} labels but "
+                             f"{0 if thresholds is None else len(thresholds)} thresholds")
         self.model = model
         self.labels = list(labels)
-        self.thresholds = np.asarray(thresholds, dtype=float)
+        self.multiclass = multiclass
+        self.thresholds = None if thresholds is None else np.asarray(thresholds, dtype=float)
         self.metadata = metadata or {}
         # Where and how the model was loaded: worker processes re-load it the same way.
         self.directory = directory
@@ -163,7 +178,7 @@ class Predictor:
                     else " (`make train` exports one to models/champion)")
             raise ModelError(f"{directory}: no model found: expected {MODEL_FILE} and "
                              f"{METADATA_FILE}{hint}")
-        metadata, labels, thresholds = _read_metadata(meta_file)
+        metadata, labels, thresholds, multiclass = _read_metadata(meta_file)
         scorer_files = metadata.get("scorer", {}).get("files")
         if engine == "numpy" and not scorer_files:
             why = metadata.get("scorer_skipped", "exported without one")
@@ -175,7 +190,8 @@ class Predictor:
         else:
             model, engine = _load_pickle(directory / MODEL_FILE, metadata["sha256"]), "sklearn"
             probe_file = directory / MODEL_FILE
-        predictor = cls(model, labels, thresholds, metadata, directory, engine)
+        predictor = cls(model, labels, thresholds, metadata, directory, engine,
+                        multiclass=multiclass)
         predictor._check_outputs(probe_file)
         return predictor
 
@@ -203,18 +219,23 @@ class Predictor:
         return scores
 
     def _decide(self, texts: Sequence[str]) -> Iterator[tuple[list[str], dict[str, float]]]:
-        """Per sentence: the labels whose score reaches its threshold, and the rounded scores."""
+        """Per sentence: the labels whose score reaches its threshold (multiclass: the label
+        that scores highest), and the rounded scores."""
         scores = self.scores(texts)
         # Whole-matrix numpy ops, then plain lists: per-element float()/round() calls cost
         # more than the model itself on short sentences.
-        on = (scores >= self.thresholds).tolist()
+        if self.multiclass:
+            on = (np.arange(len(self.labels)) == scores.argmax(axis=1)[:, None]).tolist()
+        else:
+            on = (scores >= self.thresholds).tolist()
         names = self.labels
         for flags, row in zip(on, np.round(scores, 4).tolist(), strict=True):
             yield [n for n, o in zip(names, flags, strict=True) if o], dict(zip(names, row,
                                                                                 strict=True))
 
     def predict(self, sentences: Sequence[str]) -> list[Prediction]:
-        """Labels (score ≥ the label's threshold) and scores for each sentence."""
+        """Labels (score ≥ the label's threshold; multiclass: the top label) and scores for
+        each sentence."""
         return [Prediction(text, labels, scores)
                 for text, (labels, scores) in zip(sentences, self._decide(sentences),
                                                    strict=True)]
@@ -230,17 +251,28 @@ class Predictor:
         return self.label_sentences(split_article(text, article_id))
 
 
-def _read_metadata(meta_file: Path) -> tuple[dict[str, Any], list[str], list[float]]:
-    """The metadata, its labels and thresholds, checked for the types the predictor relies on."""
+def _read_metadata(meta_file: Path
+                   ) -> tuple[dict[str, Any], list[str], list[float] | None, bool]:
+    """The metadata, its labels, thresholds (``None`` for a multiclass model) and whether the
+    model is multiclass, checked for the types the predictor relies on."""
     try:
         metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-        labels, thresholds = metadata["labels"], metadata["thresholds"]
+        labels = metadata["labels"]
+        # Models exported before schema types existed are multi-label.
+        kind = metadata.get("type", MULTILABEL)
+        if kind not in SCHEMA_TYPES:
+            raise ValueError(f"type must be {' or '.join(SCHEMA_TYPES)}, not {kind!r}")
         if not isinstance(metadata["sha256"], str):
             raise TypeError("sha256 is not a string")
         if not isinstance(labels, list) or not labels or not all(isinstance(n, str)
                                                                   for n in labels):
             raise TypeError("labels must be a non-empty list of names")
-        thresholds = [float(t) for t in thresholds]
+        if kind == MULTICLASS:
+            if metadata.get("thresholds") is not None:
+                raise ValueError("a multiclass model has no thresholds")
+            thresholds = None
+        else:
+            thresholds = [float(t) for t in metadata["thresholds"]]
         section = metadata.get("scorer", {})
         files = section.get("files", {}) if isinstance(section, dict) else None
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
@@ -248,9 +280,9 @@ def _read_metadata(meta_file: Path) -> tuple[dict[str, Any], list[str], list[flo
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{meta_file}: unreadable model metadata ({type(exc).__name__}: "
                          f"{exc})") from None
-    if len(labels) != len(thresholds):
+    if thresholds is not None and len(labels) != len(thresholds):
         raise ModelError(f"{meta_file}: {len(labels)} labels but {len(thresholds)} thresholds")
-    return metadata, labels, thresholds
+    return metadata, labels, thresholds, kind == MULTICLASS
 
 
 def _verify(path: Path, expected: str) -> None:

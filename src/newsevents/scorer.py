@@ -8,8 +8,10 @@ vocabulary with idf weights, keyword stems with scales, an embedding table and a
 after checking that it reproduces the pipeline's scores (see ``predict.save_model_dir``).
 
 Supported: a ``FeatureUnion`` of word TF-IDF, lexicon counts (max-abs scaled) and static
-embeddings, followed by one-vs-rest binary logistic regression. Anything else raises
-:class:`NotConvertible` and the model is served from its pickle as before.
+embeddings, followed by one-vs-rest binary logistic regression (a multi-label schema: one
+sigmoid per label) or by one multinomial logistic regression (a multiclass schema: a softmax
+over the labels). Anything else raises :class:`NotConvertible` and the model is served from its
+pickle as before.
 
 Examples
 --------
@@ -38,6 +40,10 @@ ARRAYS_FILE = "scorer.npz"
 TOKENIZER_FILE = "scorer-tokenizer.json"
 FILES = (SPEC_FILE, ARRAYS_FILE, TOKENIZER_FILE)
 FORMAT = 1
+# Softmax scorers carry a format of their own, so that a reader that knows only format 1 (and
+# would apply sigmoids) refuses them instead of scoring them wrongly.
+SOFTMAX_FORMAT = 2
+SIGMOID, SOFTMAX = "sigmoid", "softmax"
 
 
 class NotConvertible(ValueError):
@@ -189,24 +195,40 @@ class Embedding:
 
 
 class LinearScorer:
-    """Feature blocks, then one sigmoid per label: ``predict_proba`` without scikit-learn.
+    """Feature blocks, then one sigmoid per label (multi-label) or one softmax over the labels
+    (multiclass): ``predict_proba`` without scikit-learn.
 
     Parameters
     ----------
     blocks : list
         Feature blocks in the order of the pipeline's ``FeatureUnion``.
-    coef : ndarray of shape (n_labels, n_features)
-    intercept : ndarray of shape (n_labels,)
+    coef : ndarray of shape (n_outputs, n_features)
+    intercept : ndarray of shape (n_outputs,)
+    link : ``"sigmoid"`` (an output per label) or ``"softmax"``
+    columns : ndarray of shape (n_outputs,), softmax only
+        The label of each output: labels absent from the training data have none and score 0.
+    n_labels : int, softmax only
     """
 
-    def __init__(self, blocks: Sequence[Block], coef: np.ndarray, intercept: np.ndarray):
+    def __init__(self, blocks: Sequence[Block], coef: np.ndarray, intercept: np.ndarray,
+                 link: str = SIGMOID, columns: np.ndarray | None = None,
+                 n_labels: int | None = None):
         width = sum(b.width for b in blocks)
         if coef.ndim != 2 or coef.shape[1] != width or intercept.shape != (coef.shape[0],):
             raise ValueError(f"coefficients of shape {coef.shape} and {intercept.shape} do not "
                              f"fit {width} features")
+        if link == SOFTMAX:
+            columns = np.asarray(columns, dtype=np.intp)
+            if columns.shape != (coef.shape[0],) or n_labels is None or columns.max() >= n_labels:
+                raise ValueError(f"softmax outputs {columns.shape} do not fit {n_labels} labels")
+        elif link != SIGMOID:
+            raise ValueError(f"unknown link {link!r}")
         self.blocks = list(blocks)
         self.coef = coef
         self.intercept = intercept
+        self.link = link
+        self.columns = columns
+        self.n_labels = n_labels
         # Each block's slice of the weights, as (width, n_labels) for a row-major product.
         edges = np.cumsum([0] + [b.width for b in self.blocks])
         self._weights = [np.ascontiguousarray(coef[:, a:b].T) for a, b in pairwise(edges)]
@@ -217,11 +239,23 @@ class LinearScorer:
         decision = np.tile(self.intercept, (len(texts), 1))
         for block, weights in zip(self.blocks, self._weights, strict=True):
             decision += block.decision(texts, weights)
-        return 1.0 / (1.0 + np.exp(-decision))
+        if self.link == SIGMOID:
+            return 1.0 / (1.0 + np.exp(-decision))
+        # As scikit-learn's softmax: shift by the row maximum, exponentiate, normalise.
+        decision -= decision.max(axis=1, keepdims=True)
+        np.exp(decision, out=decision)
+        decision /= decision.sum(axis=1, keepdims=True)
+        out = np.zeros((len(texts), self.n_labels))
+        out[:, self.columns] = decision
+        return out
 
     def save(self, directory: Path) -> list[str]:
         """Write the scorer's files into ``directory``; return their names."""
         arrays = {"coef": self.coef, "intercept": self.intercept}
+        head: dict[str, Any] = {"format": FORMAT}
+        if self.link == SOFTMAX:
+            head = {"format": SOFTMAX_FORMAT, "link": SOFTMAX, "n_labels": self.n_labels}
+            arrays["columns"] = self.columns
         blocks, names = [], [SPEC_FILE, ARRAYS_FILE]
         for i, block in enumerate(self.blocks):
             blocks.append(block.spec())
@@ -230,7 +264,7 @@ class LinearScorer:
                 (directory / TOKENIZER_FILE).write_text(block.model.tokenizer.to_str(),
                                                         encoding="utf-8")
                 names.append(TOKENIZER_FILE)
-        (directory / SPEC_FILE).write_text(json.dumps({"format": FORMAT, "blocks": blocks},
+        (directory / SPEC_FILE).write_text(json.dumps({**head, "blocks": blocks},
                                                       ensure_ascii=False), encoding="utf-8")
         with (directory / ARRAYS_FILE).open("wb") as handle:
             np.savez(handle, **arrays)
@@ -241,7 +275,7 @@ class LinearScorer:
         """Read a scorer written by :meth:`save` (no pickle is ever loaded)."""
         directory = Path(directory)
         spec = json.loads((directory / SPEC_FILE).read_text(encoding="utf-8"))
-        if spec.get("format") != FORMAT:
+        if spec.get("format") not in (FORMAT, SOFTMAX_FORMAT):
             raise ValueError(f"unsupported scorer format {spec.get('format')!r}")
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -259,11 +293,15 @@ class LinearScorer:
                 blocks.append(Embedding.from_parts(own["vectors"], tokenizer, **block))
             else:
                 raise ValueError(f"unknown feature block {kind!r}")
+        if spec["format"] == SOFTMAX_FORMAT:
+            return cls(blocks, arrays["coef"], arrays["intercept"], SOFTMAX, arrays["columns"],
+                       int(spec["n_labels"]))
         return cls(blocks, arrays["coef"], arrays["intercept"])
 
 
 def from_pipeline(pipeline: Any) -> LinearScorer:
-    """Convert a fitted ``Pipeline([("features", FeatureUnion), ("classifier", OvR(LR))])``.
+    """Convert a fitted ``Pipeline([("features", FeatureUnion), ("classifier", OvR(LR))])``,
+    or one whose classifier is a ``OneLabelClassifier(LR)`` (a multiclass schema).
 
     Runs at export, on the training side: it imports scikit-learn to recognise the steps.
     Raises :class:`NotConvertible` naming the first step it cannot reproduce.
@@ -275,11 +313,14 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
     from sklearn.preprocessing import MaxAbsScaler
 
     from newsevents.features import LexiconFeatures, StaticEmbeddings
+    from newsevents.heads import OneLabelClassifier
 
     steps = dict(getattr(pipeline, "steps", []))
     union, classifier = steps.get("features"), steps.get("classifier")
-    if not isinstance(union, FeatureUnion) or not isinstance(classifier, OneVsRestClassifier):
-        raise NotConvertible("not a feature union followed by a one-vs-rest classifier")
+    if not isinstance(union, FeatureUnion) or not isinstance(classifier, OneVsRestClassifier
+                                                             | OneLabelClassifier):
+        raise NotConvertible("not a feature union followed by a one-vs-rest or one-label "
+                             "classifier")
     if union.transformer_weights:
         raise NotConvertible("weighted feature unions are not supported")
     blocks: list[Block] = []
@@ -297,6 +338,8 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
             raise NotConvertible(f"feature {name!r} ({type(step).__name__}) is not supported")
     if sum(isinstance(b, Embedding) for b in blocks) > 1:
         raise NotConvertible("more than one embedding feature is not supported")
+    if isinstance(classifier, OneLabelClassifier):
+        return _softmax_scorer(blocks, classifier)
     estimators = classifier.estimators_
     if not all(isinstance(e, LogisticRegression) and np.shape(e.coef_)[0] == 1
                for e in estimators):
@@ -304,6 +347,26 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
     coef = np.vstack([e.coef_ for e in estimators]).astype(np.float64)
     intercept = np.concatenate([e.intercept_ for e in estimators]).astype(np.float64)
     return LinearScorer(blocks, coef, intercept)
+
+
+def _softmax_scorer(blocks: list[Block], head: Any) -> LinearScorer:
+    """The scorer of a ``OneLabelClassifier`` around a logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = head.estimator_
+    if model is None:
+        raise NotConvertible("trained on one class only")
+    if not isinstance(model, LogisticRegression):
+        raise NotConvertible("only logistic regression is supported for a multiclass schema")
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:
+        # Two classes: scikit-learn keeps one weight row w, p(second) = sigmoid(w·x), which is
+        # the softmax of the margins (0, w·x).
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    return LinearScorer(blocks, coef, intercept, SOFTMAX, np.asarray(model.classes_),
+                        len(head.classes_))
 
 
 def _word_tfidf(name: str, step: Any) -> WordTfidf:

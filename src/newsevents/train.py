@@ -11,6 +11,7 @@ import platform
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -21,11 +22,12 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from newsevents import __version__, paths
-from newsevents.config import BUNDLED, ExperimentConfig
+from newsevents.config import BUNDLED, ExperimentConfig, resolve
 from newsevents.dataset import (
     AUTHORED,
     TEST,
     TRAIN,
+    AnnotationError,
     leaking_rows,
     load_labeled_file,
     load_table,
@@ -35,6 +37,7 @@ from newsevents.evaluate import (
     bootstrap_macro_f1,
     classification_report_text,
     cross_validate,
+    decide,
     fit_with_thresholds,
     label_metrics,
     misclassified,
@@ -43,7 +46,7 @@ from newsevents.evaluate import (
     plot_confusion,
     plot_pr_curves,
 )
-from newsevents.labels import LabelSchema, load_schema
+from newsevents.labels import LabelSchema, SchemaError, load_schema
 from newsevents.models import build_pipeline
 from newsevents.predict import MODEL_FILE, save_model_dir
 
@@ -79,13 +82,41 @@ def _say(message: str) -> None:
 
 def load_training_table(config: ExperimentConfig) -> tuple[pd.DataFrame, LabelSchema, str]:
     """The experiment's labeled table, its schema, and where the data came from."""
-    schema_path = Path(config.data.schema)
-    schema = load_schema(schema_path if schema_path.is_absolute() else paths.ROOT / schema_path)
+    schema = load_schema(resolve(config.data.schema))
     if config.data.source == BUNDLED:
         return load_table(schema), schema, str(paths.ANNOTATIONS)
-    source = Path(config.data.source)
-    source = source if source.is_absolute() or source.exists() else paths.ROOT / source
+    source = resolve(config.data.source)
     return load_labeled_file(source, schema), schema, str(source.resolve())
+
+
+@dataclass
+class TrainingData:
+    """An experiment's validated data, loaded before anything is written."""
+
+    table: pd.DataFrame
+    schema: LabelSchema
+    source: str
+    seconds: float
+
+
+def load_data(config: ExperimentConfig) -> TrainingData:
+    """Load and check an experiment's data and schema (and where its model would go).
+
+    Raises on a bad file, schema or schema name; warnings (merged repeats) become one line each.
+    """
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        table, schema, source = load_training_table(config)
+    for warning in caught:
+        _say(f"warning: {warning.message}")
+    model_home(schema)  # a reserved schema name is refused here, before any run is logged
+    units = table.loc[table["split"] == TRAIN, "unit_id"].nunique()
+    if units < 2:
+        raise AnnotationError([f"{source}: the sentences form {units} fold unit (documents "
+                               "and near-duplicates stay together); cross-validation needs two "
+                               "or more"])
+    return TrainingData(table, schema, source, time.perf_counter() - t0)
 
 
 def model_home(schema: LabelSchema) -> tuple[str, Path]:
@@ -98,6 +129,9 @@ def model_home(schema: LabelSchema) -> tuple[str, Path]:
 
     if Path(schema.source).resolve() == paths.DEFAULT_SCHEMA.resolve():
         return REGISTERED_MODEL, paths.CHAMPION_DIR
+    if schema.name in (REGISTERED_MODEL, paths.CHAMPION_DIR.name):
+        raise SchemaError(f"{schema.source}: schema name {schema.name!r} is the project's own "
+                          "model's; give the schema another name")
     return schema.name, paths.MODELS / schema.name / "champion"
 
 
@@ -115,27 +149,22 @@ def _library_versions() -> dict[str, str]:
 
 
 def run_experiment(config: ExperimentConfig, n_jobs: int = 2,
-                   tables: dict[tuple[str, str], Any] | None = None) -> RunResult:
+                   data: TrainingData | None = None) -> RunResult:
     """Cross-validate one experiment, fit its final model, and log everything to MLflow.
 
-    ``tables``: a memo of loaded training tables by (data source, schema), shared by the
-    experiments of one :func:`train` call (validation and near-duplicate grouping take seconds).
+    ``data``: the experiment's data from :func:`load_data` (loaded here when not given).
     """
     # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
-    # (threads spin); folds run in parallel processes instead.
+    # (threads spin); folds may run in parallel processes instead.
     with threadpool_limits(limits=1):
-        return _run_experiment(config, n_jobs, {} if tables is None else tables)
+        return _run_experiment(config, n_jobs, data or load_data(config))
 
 
-def _run_experiment(config: ExperimentConfig, n_jobs: int,
-                    tables: dict[tuple[str, str], Any]) -> RunResult:
+def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData) -> RunResult:
     from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
 
     started = time.perf_counter()
-    key = (config.data.source, config.data.schema)
-    if key not in tables:
-        tables[key] = load_training_table(config)
-    table, schema, source = tables[key]
+    table, schema, source = data.table.copy(), data.schema, data.source
     leaking = leaking_rows(table)
     if leaking.any():
         _say(f"{config.name}: {int(leaking.sum())} training sentences near-duplicate a test "
@@ -168,26 +197,30 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
                     "n_authored_sentences": len(extra), "n_cv_units": real["unit_id"].nunique(),
                     "cv_seconds": t_cv, "final_fit_seconds": t_fit})
     digest = data_digest(table)
+    summary = SUMMARY_METRICS + (("accuracy",) if schema.multiclass else ())
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newsevents-run-") as tmp:
         model_dir, artifact_dir = Path(tmp) / "model", Path(tmp) / "artifacts"
         artifact_dir.mkdir()
         metadata = {
             "experiment": config.name,
-            "metrics": {k: round(metrics[k], 4) for k in SUMMARY_METRICS},
+            "metrics": {k: round(metrics[k], 4) for k in summary},
             "scored_on": f"real sentences only, grouped cross-validation by {cv_unit} "
                          "(authored sentences are training-only)",
             "data_digest": digest, "schema_digest": schema.digest,
             "library_versions": _library_versions(),
         }
         save_model_dir(model_dir, model, schema.names, thresholds,
-                       check_texts=list(training["text"]), **metadata)
+                       check_texts=list(training["text"]), schema_type=schema.type, **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
+        t_export = time.perf_counter() - t0
+        t0 = time.perf_counter()
         logged = tracking.log_run(
             run_name=config.name, params=config.flat_params(), metrics=metrics,
             tags={"data_digest": digest, "schema_digest": schema.digest,
                   "config_path": config.path, "description": config.description,
-                  "scored_on": metadata["scored_on"], "cv_unit": cv_unit},
+                  "scored_on": metadata["scored_on"], "cv_unit": cv_unit,
+                  "schema_type": schema.type},
             artifact_dir=artifact_dir, model_dir=model_dir, labels=schema.names,
             dataset=training.assign(labels=[";".join(ls) for ls in training["labels"]])[
                 ["sentence_id", "source", "article_id", "story_id", "unit_id", "text",
@@ -196,9 +229,11 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
             model_name=model_home(schema)[0],
         )
     t_log = time.perf_counter() - t0
+    # "load" is the data's loading time, shared by the experiments that use the same data;
+    # "total" counts this experiment's own work from evaluation to logging.
     return RunResult(config.name, metrics, schema.names,
-                     {"cv": t_cv, "fit": t_fit, "log": t_log,
-                      "total": time.perf_counter() - started},
+                     {"load": data.seconds, "cv": t_cv, "fit": t_fit, "export": t_export,
+                      "log": t_log, "total": time.perf_counter() - started},
                      logged.run_id, logged.version, digest, cv_unit=cv_unit,
                      model_name=model_home(schema)[0], model=model, thresholds=thresholds,
                      test_table=table[table["split"] == TEST].reset_index(drop=True),
@@ -211,8 +246,8 @@ def score_test_split(result: RunResult, n_boot: int = 1000) -> dict[str, float]:
     if test is None or test.empty or result.schema is None:
         return {}
     y = multi_hot(test, result.schema)
-    pred = (result.model.predict_proba(list(test["text"])) >= result.thresholds).astype(int)
-    metrics = label_metrics(y, pred, result.labels)
+    pred = decide(result.model.predict_proba(list(test["text"])), result.thresholds)
+    metrics = label_metrics(y, pred, result.labels, result.schema.multiclass)
     metrics["macro_f1_ci_low"], metrics["macro_f1_ci_high"] = bootstrap_macro_f1(
         y, [pred], test["unit_id"].to_numpy(), n_boot, seed=13)
     metrics["n_sentences"] = len(test)
@@ -224,7 +259,9 @@ def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
                      config: ExperimentConfig) -> None:
     import matplotlib.pyplot as plt
 
-    for name, fig in (("confusion_matrices.png", plot_confusion(evaluation, schema, config.name)),
+    # Multiclass: one K×K matrix; multi-label: a 2×2 matrix per label.
+    confusion = "confusion_matrix.png" if schema.multiclass else "confusion_matrices.png"
+    for name, fig in ((confusion, plot_confusion(evaluation, schema, config.name)),
                       ("pr_curves.png", plot_pr_curves(evaluation, schema, config.name))):
         fig.savefig(directory / name, dpi=110)
         plt.close(fig)
@@ -241,14 +278,28 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
     Only the model that becomes champion is scored on the held-out test split; its ``test_*``
     metrics are logged to its run.
     """
-    from newsevents import tracking
+    with warnings.catch_warnings(record=True):
+        # MLflow advises type hints on pyfunc models once, when tracking defines its own: that
+        # would bury the one-line error of a bad file below.
+        from newsevents import tracking
 
+    # Every experiment's data is read and checked before the store is touched: a bad file
+    # stops the run with nothing written. Experiments on the same data share one load.
+    loaded: dict[tuple[str, str], TrainingData] = {}
+    for config in configs:
+        key = (config.data.source, config.data.schema)
+        if key not in loaded:
+            loaded[key] = load_data(config)
+            _say(f"data: {len(loaded[key].table)} sentences from {loaded[key].source} "
+                 f"({loaded[key].schema.type} schema {loaded[key].schema.name}), "
+                 f"{loaded[key].seconds:.1f} s")
     tracking.setup()
     _say(f"MLflow store: {tracking.tracking_uri()}")
-    results, tables = [], {}
+    results = []
     for i, config in enumerate(configs, start=1):
         _say(f"[{i}/{len(configs)}] {config.name}: evaluating and fitting")
-        result = run_experiment(config, n_jobs=n_jobs, tables=tables)
+        result = run_experiment(config, n_jobs=n_jobs,
+                                data=loaded[(config.data.source, config.data.schema)])
         results.append(result)
         m = result.metrics
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
@@ -276,19 +327,25 @@ def summary_table(results: list[RunResult]) -> str:
         return "no experiments run"
     labels = results[0].labels
     short = [n.split("_")[0][:8] for n in labels]
+    # Multiclass runs add accuracy (the share of sentences given their one right label).
+    accuracy = "accuracy" in results[0].metrics
     header = (f"{'experiment':<30} {'macro-F1 [95% CI]':<22} "
+              + (f"{'accuracy':>8} " if accuracy else "")
               + " ".join(f"{s:>8}" for s in short) + f" {'time':>6}  version")
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
         ci = f"{m['macro_f1']:.3f} [{m['macro_f1_ci_low']:.2f},{m['macro_f1_ci_high']:.2f}]"
+        if accuracy:
+            ci = f"{ci:<22} {m.get('accuracy', float('nan')):>8.3f}"
         per = " ".join(f"{m.get(f'f1_{n}', float('nan')):>8.3f}" for n in labels)
         mark = "  ← champion" if r.promoted else ""
         lines.append(f"{r.name:<30} {ci:<22} {per} {r.seconds['total']:>5.1f}s  v{r.version}{mark}")
     unit = results[0].cv_unit
     lines.append(f"macro-F1: grouped cross-validation by {unit} on real sentences (mean over "
-                 "repeats, cluster-bootstrap 95% CI); per-label: F1 in the same CV. Authored "
-                 "sentences are training-only and never scored."
+                 "repeats, cluster-bootstrap 95% CI); per-label: F1 in the same CV"
+                 + ("; accuracy: one label per sentence, in the same CV" if accuracy else "")
+                 + ". Authored sentences are training-only and never scored."
                  + ("" if unit == "document" else " No document column: a new-document "
                     "estimate is n/a."))
     for r in results:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from newsevents import paths
-from newsevents.config import ConfigError, default_configs, load_config, parse_config
+from newsevents.config import ConfigError, default_configs, load_config, parse_config, resolve
 
 
 def test_every_shipped_experiment_parses():
@@ -33,6 +35,7 @@ def test_flat_params_cover_nested_sections():
     ({"name": "x", "model": {"type": "prior"}, "evaluation": {"folds": 1}}, "'evaluation.folds'"),
     ({"name": "x", "model": {"type": "prior"}, "seeds": 3}, "unknown key 'seeds'"),
     ({"name": "x", "model": {"type": "prior"}, "data": {"source": "nope.csv"}}, "'data.source'"),
+    ({"name": "x", "model": {"type": "prior"}, "data": {"schema": "nope.yaml"}}, "'data.schema'"),
 ])
 def test_bad_configs_name_the_key(raw, key):
     with pytest.raises(ConfigError) as err:
@@ -45,3 +48,14 @@ def test_unreadable_yaml(tmp_path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid UTF-8 YAML"):
         load_config(path)
+
+
+def test_data_paths_resolve_from_the_working_directory_then_the_project(tmp_path, monkeypatch):
+    (tmp_path / "mine.csv").write_text("text,labels\n")
+    (tmp_path / "mine.yaml").write_text("labels:\n  - {name: a}\n")
+    monkeypatch.chdir(tmp_path)
+    config = parse_config({"name": "x", "model": {"type": "prior"},
+                           "data": {"source": "mine.csv", "schema": "mine.yaml"}})
+    assert resolve(config.data.source) == Path("mine.csv")
+    assert resolve(config.data.schema).resolve() == tmp_path / "mine.yaml"
+    assert resolve("data/labels.yaml") == paths.DEFAULT_SCHEMA  # not here: the project's

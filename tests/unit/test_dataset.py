@@ -190,3 +190,27 @@ def test_bad_labeled_jsonl_names_the_line(tmp_path, schema, content, problem):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(AnnotationError, match=problem):
         load_labeled_file(path, schema)
+
+
+@pytest.mark.parametrize(("cell", "problem"), [
+    ("", r"a\.csv:3: 0 labels \(none\) but schema .*mc\.yaml is multiclass"),
+    ("aid_pledge;policy_shift", r"a\.csv:3: 2 labels \(aid_pledge;policy_shift\) but schema"),
+])
+def test_multiclass_labeled_file_needs_one_label_per_row(tmp_path, cell, problem):
+    from newsevents.labels import load_schema
+
+    (tmp_path / "mc.yaml").write_text("type: multiclass\nlabels:\n  - {name: aid_pledge}\n"
+                                      "  - {name: policy_shift}\n")
+    schema = load_schema(tmp_path / "mc.yaml")
+    path = write(tmp_path, ["Rain fell.,policy_shift", f"Japan pledged aid.,{cell}"],
+                 header="text,labels")
+    with pytest.raises(AnnotationError, match=problem) as err:
+        load_labeled_file(path, schema)
+    assert len(err.value.problems) == 1
+
+
+def test_labeled_file_reports_empty_text_rather_than_merging_it(tmp_path, schema):
+    path = write(tmp_path, ['"  ",aid_pledge', "Rain fell.,", '"",'], header="text,labels")
+    with pytest.raises(AnnotationError) as err:
+        load_labeled_file(path, schema)
+    assert err.value.problems == [f"{path}:2: empty text", f"{path}:4: empty text"]

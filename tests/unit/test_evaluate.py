@@ -8,6 +8,7 @@ import pandas as pd
 from newsevents.evaluate import (
     bootstrap_macro_f1,
     choose_thresholds,
+    decide,
     fold_training_table,
     label_metrics,
 )
@@ -51,3 +52,50 @@ def test_extra_rows_that_near_duplicate_a_test_row_sit_out_that_fold():
     extra = pd.DataFrame({"text": ["reworded c1", "new"], "unit_id": ["u1", "u9"]})
     table = fold_training_table(real, extra, np.array([0, 2]), np.array([1]))
     assert list(table["text"]) == ["c0", "c2", "new"]
+
+
+def test_decide_thresholds_or_the_top_label():
+    scores = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.6]])
+    assert decide(scores, np.array([0.3, 0.5, 0.9])).tolist() == [[0, 1, 0], [1, 0, 0]]
+    assert decide(scores, None).tolist() == [[0, 1, 0], [1, 0, 0]]  # a tie: the first
+
+
+def test_multiclass_metrics_add_accuracy():
+    y = np.eye(3, dtype=int)[[0, 0, 1, 2]]
+    p = np.eye(3, dtype=int)[[0, 1, 1, 2]]
+    m = label_metrics(y, p, ["a", "b", "c"], multiclass=True)
+    assert m["accuracy"] == 0.75 and m["micro_f1"] == 0.75
+    assert round(m["macro_f1"], 4) == round((2 / 3 + 2 / 3 + 1) / 3, 4)
+    assert "accuracy" not in label_metrics(y, p, ["a", "b", "c"])
+
+
+def test_multiclass_cross_validation_in_workers_equals_in_process(monkeypatch):
+    import newsevents.evaluate as evaluate
+    from newsevents.config import parse_config
+    from newsevents.labels import Label, LabelSchema
+    from newsevents.models import build_pipeline
+
+    schema = LabelSchema((Label("sport", ""), Label("weather", ""), Label("other", "")),
+                         type="multiclass")
+    words = {"sport": "match goal team race cup", "weather": "rain snow storm wind fog",
+             "other": "budget council prices bank law"}
+    rng = np.random.default_rng(3)
+    rows = [(f"d{i}", " ".join(rng.choice(words[c].split(), 3)) + f" item{i}", [c])
+            for i, c in enumerate(rng.choice(list(words), 60))]
+    real = pd.DataFrame(rows, columns=["unit_id", "text", "labels"])
+    pipeline = build_pipeline(parse_config({"name": "x", "features": [{"type": "tfidf_word"}],
+                                            "model": {"type": "logreg"}}), schema)
+
+    def run(n_jobs):
+        return evaluate.cross_validate(pipeline, real, real.iloc[:0], schema, folds=6,
+                                       repeats=1, inner_folds=2, seed=1, n_boot=100,
+                                       n_jobs=n_jobs)
+
+    alone = run(1)
+    monkeypatch.setattr(evaluate, "PARALLEL_MIN_SECONDS", 0.0)  # folds 3-6 in two workers
+    assert alone.metrics == run(2).metrics
+    assert alone.metrics["accuracy"] > 0.8
+    assert evaluate.confusion(alone).shape == (3, 3)
+    assert evaluate.confusion(alone).sum() == len(real)
+    report = evaluate.classification_report_text(alone, schema)
+    assert "accuracy" in report and "confusion matrix" in report

@@ -50,3 +50,35 @@ def test_bad_schema_files(tmp_path, content, problem):
     path.write_text(content)
     with pytest.raises(SchemaError, match=problem):
         load_schema(path)
+
+
+def test_multiclass_schema_takes_exactly_one_label(tmp_path):
+    path = tmp_path / "topics.yaml"
+    path.write_text("type: multiclass\nlabels:\n  - {name: sport}\n  - {name: weather}\n")
+    schema = load_schema(path)
+    assert schema.multiclass and schema.type == "multiclass" and schema.name == "topics"
+    assert schema.parse(" weather ") == ["weather"]
+    for cell, problem in (("", r"0 labels \(none\)"), (None, r"0 labels \(none\)"),
+                          ("weather;sport", r"2 labels \(sport;weather\)")):
+        with pytest.raises(SchemaError, match=problem + r" but schema .*topics\.yaml is "
+                                                        "multiclass: exactly one label"):
+            schema.parse(cell)
+    with pytest.raises(SchemaError, match="unknown label 'snow'"):
+        schema.parse("snow")
+
+
+def test_schema_type_defaults_to_multilabel(schema):
+    assert schema.type == "multilabel" and not schema.multiclass
+    assert schema.parse("aid_pledge;policy_shift") == ["aid_pledge", "policy_shift"]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("type: single\nlabels:\n  - {name: a}\n  - {name: b}\n",
+     "type must be multilabel or multiclass, got 'single'"),
+    ("type: multiclass\nlabels:\n  - {name: a}\n", "multiclass schema needs at least two"),
+])
+def test_bad_schema_types(tmp_path, content, problem):
+    path = tmp_path / "labels.yaml"
+    path.write_text(content)
+    with pytest.raises(SchemaError, match=problem):
+        load_schema(path)

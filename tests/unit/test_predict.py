@@ -196,3 +196,62 @@ def test_scorer_that_drifts_from_the_pipeline_is_not_exported(tiny_model_dir, tm
         meta["scorer_skipped"]
     assert not any((directory / name).exists() for name in scorer.FILES)
     assert Predictor.load(directory).engine == "sklearn"
+
+
+def test_multiclass_predictor_gives_the_top_label_only():
+    predictor = Predictor(FixedScores([[0.2, 0.5, 0.3], [0.0, 0.0, 0.0]]), ["a", "b", "c"],
+                          None, multiclass=True)
+    [p1, p2] = predictor.predict(["one", "two"])
+    assert p1.labels == ["b"] and p1.scores == {"a": 0.2, "b": 0.5, "c": 0.3}
+    assert p2.labels == ["a"]  # a tie goes to the first label: never none
+    with pytest.raises(ModelError, match="no thresholds"):
+        Predictor(FixedScores([[1.0]]), ["a"], [0.5], multiclass=True)
+    with pytest.raises(ModelError, match="2 labels but 0 thresholds"):
+        Predictor(FixedScores([[1.0, 0.0]]), ["a", "b"], None)
+
+
+@pytest.fixture(scope="module")
+def multiclass_model_dir(tmp_path_factory, table):
+    """A multiclass TF-IDF + logistic-regression model: one class per sentence (its first label,
+    or "none"), saved with its metadata."""
+    from newsevents.config import parse_config
+    from newsevents.dataset import multi_hot
+    from newsevents.labels import Label, LabelSchema
+    from newsevents.models import build_pipeline
+
+    labels = (Label("pledge", ""), Label("meeting", ""), Label("none", ""))
+    schema = LabelSchema(labels, type="multiclass")
+    target = table.assign(labels=[["pledge"] if "aid_pledge" in ls else ["meeting"]
+                                  if "diplomatic_meeting" in ls else ["none"]
+                                  for ls in table["labels"]])
+    config = parse_config({"name": "mc", "features": [{"type": "tfidf_word"}],
+                           "model": {"type": "logreg"}})
+    pipeline = build_pipeline(config, schema).fit(list(target["text"]),
+                                                  multi_hot(target, schema))
+    return save_model_dir(tmp_path_factory.mktemp("model") / "mc", pipeline, schema.names,
+                          None, check_texts=list(target["text"][:50]), schema_type="multiclass")
+
+
+@pytest.mark.parametrize("engine", ["numpy", "sklearn"])
+def test_multiclass_model_round_trip(multiclass_model_dir, engine):
+    meta = json.loads((multiclass_model_dir / METADATA_FILE).read_text())
+    assert meta["type"] == "multiclass" and "thresholds" not in meta and "scorer" in meta
+    predictor = Predictor.load(multiclass_model_dir, engine=engine)
+    assert predictor.multiclass and predictor.engine == engine
+    predictions = predictor.predict(["Japan pledged $50 million in aid to Kenya.",
+                                     "The ministers met in Seoul on Tuesday.", "It rained."])
+    assert [p.labels for p in predictions] == [["pledge"], ["meeting"], ["none"]]
+    assert all(sum(p.scores.values()) == pytest.approx(1, abs=1e-3) for p in predictions)
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda m: json.dumps({**m, "type": "ordinal"}), "type must be multilabel or multiclass"),
+    (lambda m: json.dumps({**m, "thresholds": [0.5, 0.5, 0.5]}), "multiclass model has no "
+                                                                  "thresholds"),
+])
+def test_bad_multiclass_metadata_is_one_line(multiclass_model_dir, tmp_path, edit, problem):
+    copy = shutil.copytree(multiclass_model_dir, tmp_path / "model")
+    meta = json.loads((copy / METADATA_FILE).read_text())
+    (copy / METADATA_FILE).write_text(edit(meta))
+    with pytest.raises(ModelError, match=f"metadata.json: unreadable model metadata.*{problem}"):
+        Predictor.load(copy)

@@ -74,3 +74,53 @@ def test_no_combining_mark_below_u0300():
 def test_other_pipelines_are_not_convertible(schema, table, features, model, problem):
     with pytest.raises(NotConvertible, match=problem):
         from_pipeline(fitted(schema, table, features, model))
+
+
+def one_class_per_sentence(table, schema, classes):
+    """A multiclass schema over ``classes`` (label names, plus "none") and a table relabeled to
+    one class per sentence: its first label among ``classes``, else "none"."""
+    from newsevents.labels import Label, LabelSchema
+
+    multiclass = LabelSchema((*(schema.labels[schema.index(n)] for n in classes),
+                              Label("none", "")), type="multiclass")
+    relabeled = table.assign(labels=[[next((n for n in ls if n in classes), "none")]
+                                     for ls in table["labels"]])
+    return multiclass, relabeled
+
+
+@pytest.mark.parametrize(("classes", "absent"), [
+    (["aid_pledge", "threat_attribution", "diplomatic_meeting", "policy_shift"], False),
+    ([], False),  # two classes in training: scikit-learn keeps one weight row
+    (["aid_pledge", "policy_shift"], True),  # a label with no training sentence scores 0
+])
+def test_softmax_scorer_matches_a_multiclass_pipeline(schema, table, classes, absent,
+                                                      tmp_path):
+    multiclass, relabeled = one_class_per_sentence(table, schema, classes or ["aid_pledge"])
+    train = relabeled[[ls != ["policy_shift"] for ls in relabeled["labels"]]] if absent \
+        else relabeled
+    pipeline = fitted(multiclass, train, CONFIGS["champion-like"])
+    spec = from_pipeline(pipeline)
+    assert spec.link == "softmax" and len(spec.columns) == len(multiclass) - absent
+    spec.save(tmp_path)
+    scorer = LinearScorer.load(tmp_path)
+    texts = [*table["text"].sample(300, random_state=0), *UNSEEN, *PROBE_TEXTS]
+    expected = pipeline.predict_proba(texts)
+    np.testing.assert_allclose(scorer.predict_proba(texts), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(expected.sum(axis=1), 1.0)
+    assert expected[:, :-1].std(axis=0).max() > 0.01  # the scores actually vary
+    if absent:
+        assert (expected[:, multiclass.index("policy_shift")] == 0).all()
+
+
+def test_multilabel_scorer_files_keep_format_1(schema, table, tmp_path):
+    import json
+
+    from_pipeline(fitted(schema, table, CONFIGS["tfidf"])).save(tmp_path)
+    spec = json.loads((tmp_path / "scorer.json").read_text())
+    assert spec["format"] == 1 and "link" not in spec
+
+
+def test_other_multiclass_pipelines_are_not_convertible(schema, table):
+    multiclass, relabeled = one_class_per_sentence(table, schema, ["aid_pledge"])
+    with pytest.raises(NotConvertible, match="only logistic regression"):
+        from_pipeline(fitted(multiclass, relabeled, CONFIGS["tfidf"], {"type": "sgd"}))
