@@ -41,6 +41,7 @@ from newsevents.evaluate import (
     plot_pr_curves,
 )
 from newsevents.labels import LabelSchema, load_schema
+from newsevents.modelcard import MODEL_CARD_FILE, CardFacts, headline, render
 from newsevents.models import build_pipeline
 from newsevents.predict import MODEL_FILE, save_model_dir
 
@@ -100,15 +101,18 @@ def run_experiment(config: ExperimentConfig, n_jobs: int = 2,
     ``external``: extra real sentences (see :func:`newsevents.dataset.load_external`) that the
     final model is scored on, when the experiment uses the bundled label schema.
     """
+    from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
+
     # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
-    # (threads spin); folds run in parallel processes instead.
-    with threadpool_limits(limits=1):
-        return _run_experiment(config, n_jobs, external)
+    # (threads spin); folds run in parallel processes instead. The run opens before the work
+    # so that its duration in MLflow is the experiment's.
+    with threadpool_limits(limits=1), tracking.open_run(config.name, config.description) as run:
+        return _run_experiment(config, n_jobs, external, run)
 
 
 def _run_experiment(config: ExperimentConfig, n_jobs: int,
-                    external: pd.DataFrame | None) -> RunResult:
-    from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
+                    external: pd.DataFrame | None, run_id: str) -> RunResult:
+    from newsevents import tracking
 
     started = time.perf_counter()
     table, schema, source = load_training_table(config)
@@ -138,6 +142,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
         un = label_metrics(multi_hot(external, schema), (scores >= thresholds).astype(int),
                            schema.names)
         metrics.update({f"un_{k}": v for k, v in un.items() if not k.startswith("support_")})
+        metrics["n_un_sentences"] = len(external)
     metrics.update({"n_train_sentences": len(training), "n_corpus_sentences": len(corpus),
                     "n_authored_sentences": len(extra), "cv_seconds": t_cv,
                     "final_fit_seconds": t_fit})
@@ -156,8 +161,17 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
         save_model_dir(model_dir, model, schema.names, thresholds,
                        check_texts=list(training["text"]), **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
+        card = render(CardFacts(
+            name=config.name, description=config.description, schema=schema,
+            features=[f.type for f in config.features], model=config.model.type,
+            thresholds=list(thresholds), data_source=source, data_digest=digest,
+            stories=corpus["story_id"].nunique(), articles=corpus["article_id"].nunique(),
+            folds=ev.folds, repeats=ev.repeats, bootstrap=ev.bootstrap,
+            config_path=config.path, run_id=run_id), metrics)
+        for directory in (model_dir, artifact_dir):  # logged with the model and with the run
+            (directory / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
         logged = tracking.log_run(
-            run_name=config.name, params=config.flat_params(), metrics=metrics,
+            params=config.flat_params(), metrics=metrics,
             tags={"data_digest": digest, "schema_digest": schema.digest,
                   "config_path": config.path, "description": config.description,
                   "scored_on": metadata["scored_on"]},
@@ -166,6 +180,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
                 ["sentence_id", "article_id", "story_id", "group_id", "source", "text",
                  "labels"]],
             dataset_source=source, example=list(corpus["text"].head(3)),
+            summary=headline(metrics),
         )
     t_log = time.perf_counter() - t0
     return RunResult(config.name, metrics, schema.names,
