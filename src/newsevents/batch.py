@@ -23,8 +23,10 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
@@ -276,6 +278,15 @@ def _worker_predictor(directory: str, sha256: str, engine: str) -> Predictor:
     # Runs in a worker process: the model is loaded (and its digest checked) once per worker.
     from newsevents.predict import ModelError, Predictor
 
+    # The parent stops the batch on Ctrl-C (which reaches the whole process group) and ends
+    # its workers: a worker must not die of it with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The embedding model makes (disabled) tqdm bars, whose default lock is a multiprocessing
+    # semaphore: a worker ended mid-batch would leak it, and Python's resource tracker would
+    # warn. Workers draw no bars; a thread lock is enough.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     predictor = Predictor.load(directory, engine)
     if predictor.metadata.get("sha256") != sha256:  # re-exported while the batch was running
         raise ModelError(f"{directory}: the model changed during the batch; run it again")
