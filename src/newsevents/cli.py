@@ -273,8 +273,11 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
         print(f"open {tracking.ui_url(uri)}")
         return EXIT_OK
-    print(f"MLflow UI over {uri} (ready in about 10 s); open\n  "
+    print(f"MLflow UI over {uri} (it answers after 10 s or more); open\n  "
           f"{tracking.ui_url(f'http://{args.host}:{args.port}')}", flush=True)
+    # MLflow's job runner (for GenAI jobs) would add seven busy processes, which outlived
+    # SIGTERM here; browsing runs needs none of it.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                               "--host", args.host, "--port", str(args.port)])
     return EXIT_FAILURE  # not reached: execv replaces this process

@@ -208,3 +208,21 @@ def test_same_config_gives_identical_metrics(project):
     timing = {"cv_seconds", "final_fit_seconds"}
     assert {k: v for k, v in first.metrics.items() if k not in timing} == {
         k: v for k, v in second.metrics.items() if k not in timing}
+
+
+def test_ui_command_prints_the_runs_table_address_and_starts_mlflow(project, monkeypatch,
+                                                                    capsys):
+    import os
+    import sys
+
+    from newsevents import cli, tracking
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    assert cli.main(["ui", "--port", "5099"]) == cli.EXIT_FAILURE  # only if execv returned
+    printed = capsys.readouterr().out
+    assert tracking.ui_url("http://127.0.0.1:5099") in printed
+    assert started == [[sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                        tracking.tracking_uri(), "--host", "127.0.0.1", "--port", "5099"]]
+    assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
