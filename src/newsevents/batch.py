@@ -276,16 +276,14 @@ def label_chunk(predictor: Predictor, articles: Sequence[Article], unit: str,
 @cache
 def _worker_predictor(directory: str, sha256: str, engine: str) -> Predictor:
     # Runs in a worker process: the model is loaded (and its digest checked) once per worker.
-    from newsevents.predict import ModelError, Predictor
-
-    # The parent stops the batch on Ctrl-C (which reaches the whole process group) and ends
-    # its workers: a worker must not die of it with a traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The embedding model makes (disabled) tqdm bars, whose default lock is a multiprocessing
-    # semaphore: a worker ended mid-batch would leak it, and Python's resource tracker would
-    # warn. Workers draw no bars; a thread lock is enough.
     from tqdm import tqdm
 
+    from newsevents.predict import ModelError, Predictor
+
+    # Ctrl-C reaches the whole process group; the parent stops the batch and ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock (made even for the embedding model's disabled bars) is a semaphore
+    # that a worker ended mid-batch would leak, with a warning; workers draw no bars.
     tqdm.set_lock(threading.RLock())
     predictor = Predictor.load(directory, engine)
     if predictor.metadata.get("sha256") != sha256:  # re-exported while the batch was running

@@ -289,4 +289,3 @@ def _load_scorer(directory: Path, files: dict[str, str]) -> scorer.LinearScorer:
     except Exception as exc:  # digests matched, so this is a bug or a foreign format
         raise ModelError(f"{directory}: cannot load the numpy scorer ({type(exc).__name__}: "
                          f"{exc})") from None
-

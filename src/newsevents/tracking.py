@@ -38,8 +38,7 @@ EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
 SELECTION_METRIC = "loso_macro_f1"
-# The UI opens an experiment without this tag on its GenAI overview (traces, token usage);
-# with it, on the runs table. The value is the UI's own name for model-training experiments.
+# What kind of experiment this is, in the UI's own words: model training, not a GenAI app.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_DEVELOPMENT = "custom_model_development"
 # Run tag on the run whose registered version holds the ``champion`` alias (and on no other).
@@ -47,9 +46,11 @@ CHAMPION_TAG = "champion"
 # MLflow 3.17's UI ignores the kind tag: a switch of its own ("GenAI" / "Model training",
 # GenAI unless the URL or the browser says otherwise) picks the landing page. The URL that
 # ui_url() gives sets it, and opens this saved view of the runs table (the UI's "Views" menu
-# lists it too): headline metrics as columns, best new-story macro-F1 first.
+# lists it too): headline metrics as columns, best new-story macro-F1 first. The UI keeps
+# saved views as experiment tags under this prefix.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 RUNS_VIEW_KEY = "newsevents-macro-f1"
-RUNS_VIEW_COLUMNS = ("tags.`champion`", "metrics.`macro_f1`", "metrics.`macro_f1_ci_low`",
+RUNS_VIEW_COLUMNS = (f"tags.`{CHAMPION_TAG}`", "metrics.`macro_f1`", "metrics.`macro_f1_ci_low`",
                      "metrics.`macro_f1_ci_high`", f"metrics.`{SELECTION_METRIC}`",
                      "metrics.`un_macro_f1`", "attributes.`Models`")
 
@@ -88,8 +89,6 @@ def setup(experiment: str = EXPERIMENT) -> MlflowClient:
     return client
 
 
-VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-
 
 def _runs_view() -> str:
     """The saved view, in the UI's own format: JSON around a zlib-compressed page state."""
@@ -126,9 +125,9 @@ def git_commit() -> str:
 class NewsEventsModel(PythonModel):
     """MLflow pyfunc around :class:`newsevents.predict.Predictor`.
 
-    Input: a DataFrame with a ``text`` column (the logged signature; MLflow turns a list of
-    strings into one); output: a DataFrame with ``labels`` (``;``-separated) and one
-    ``score_<label>`` column per label, one row per input row.
+    Input: a DataFrame with a ``text`` column (the logged signature, which MLflow enforces
+    before ``predict``: a bare list of strings is refused); output: a DataFrame with ``labels``
+    (``;``-separated) and one ``score_<label>`` column per label, one row per input row.
     """
 
     def load_context(self, context: Any) -> None:
