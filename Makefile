@@ -40,8 +40,8 @@ test: $(STAMP) $(CHAMPION)  ## lint, then run the whole test suite (trains a mod
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
-ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store (prints the runs-table address)
+	$(BIN)/newsevents ui --port $(PORT)
 
 bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, not asserted)
 	$(BIN)/python benchmarks/train_time.py

@@ -26,7 +26,7 @@ from newsevents.corpus import SPLITTERS, split_article
 
 def seed_texts() -> dict[str, str]:
     manifest = pd.read_csv(paths.MANIFEST, dtype=str)
-    return {row.article_id: (paths.RAW / row.file).read_text(encoding="utf-8")
+    return {row.article_id: (paths.MANIFEST.parent / row.file).read_text(encoding="utf-8")
             for row in manifest.itertuples()}
 
 

@@ -49,3 +49,16 @@ def tiny_model_dir(tmp_path_factory, schema, table):
     pipeline = build_pipeline(config, schema).fit(list(table["text"]), multi_hot(table, schema))
     return save_model_dir(tmp_path_factory.mktemp("model") / "tiny", pipeline, schema.names,
                           [0.5] * len(schema), experiment="tiny")
+
+
+@pytest.fixture(scope="session")
+def large_input_dir(tmp_path_factory):
+    """About 12 MB of news text in 100 files: long enough to interrupt a batch mid-run, and
+    above the size at which `predict` labels in two worker processes."""
+    from newsevents import paths
+
+    text = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(paths.RAW.glob("*.txt")))
+    directory = tmp_path_factory.mktemp("large-input")
+    for i in range(100):
+        (directory / f"article-{i:03d}.txt").write_text((text + "\n\n") * 10, encoding="utf-8")
+    return directory

@@ -23,8 +23,10 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
@@ -274,8 +276,15 @@ def label_chunk(predictor: Predictor, articles: Sequence[Article], unit: str,
 @cache
 def _worker_predictor(directory: str, sha256: str, engine: str) -> Predictor:
     # Runs in a worker process: the model is loaded (and its digest checked) once per worker.
+    from tqdm import tqdm
+
     from newsevents.predict import ModelError, Predictor
 
+    # Ctrl-C reaches the whole process group; the parent stops the batch and ends its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock (made even for the embedding model's disabled bars) is a semaphore
+    # that a worker ended mid-batch would leak, with a warning; workers draw no bars.
+    tqdm.set_lock(threading.RLock())
     predictor = Predictor.load(directory, engine)
     if predictor.metadata.get("sha256") != sha256:  # re-exported while the batch was running
         raise ModelError(f"{directory}: the model changed during the batch; run it again")

@@ -7,13 +7,46 @@ them, so ``newsevents predict`` starts fast.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsevents import __version__
 
+if TYPE_CHECKING:
+    from newsevents.predict import Predictor
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (partial files, temp dirs)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # A second SIGTERM during the clean-up kills at once, as schedulers expect.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated
+
+
+def _interrupted(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped us, and the exit code: 128 + the signal number, as shells report it."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)", 128 + signal.SIGTERM
+    return "interrupted", 128 + signal.SIGINT
+
+
+def _load_predictor(location: str | None) -> Predictor:
+    """A model directory, or a ``models:/``/``runs:/`` URI fetched from MLflow first."""
+    from newsevents.predict import MLFLOW_URI_SCHEMES, Predictor
+
+    if location is not None and location.startswith(MLFLOW_URI_SCHEMES):
+        from newsevents.tracking import fetch_model  # MLflow: only for such a URI
+
+        return Predictor.load(fetch_model(location))
+    return Predictor.load(location)
 
 
 class UserError(Exception):
@@ -126,7 +159,6 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
 def _cmd_annotate(args: argparse.Namespace) -> int:
     from newsevents import annotate, paths
     from newsevents.labels import load_schema
-    from newsevents.predict import Predictor
 
     schema = load_schema()
     store = annotate.AnnotationStore(args.annotations or paths.ANNOTATED, schema)
@@ -146,7 +178,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
                         "in a spreadsheet", EXIT_USAGE)
     if args.export is not None and args.export.exists():
         raise UserError(f"{args.export} already exists; give a new file name")
-    predictor = Predictor.load(args.model)
+    predictor = _load_predictor(args.model)
     queue = annotate.build_queue(args.inputs, predictor, schema,
                                  annotate.already_labeled(store, schema), args.limit)
     for problem in queue.errors:
@@ -214,7 +246,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import os
 
     from newsevents.batch import infer_format, label_batch
-    from newsevents.predict import Predictor
 
     for target in (args.output, args.summary, args.errors):
         if target is not None and not target.parent.is_dir():
@@ -222,8 +253,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     errors_file = args.errors
     if errors_file is None and args.output is not None:
         errors_file = args.output.with_name(f"{args.output.stem}.errors.txt")
-    predictor = Predictor.load(args.model)
     try:
+        predictor = _load_predictor(args.model)
         report = label_batch(
             args.inputs, predictor, args.output, fmt=args.format or infer_format(args.output),
             unit=args.unit, summary=args.summary, errors_file=errors_file, jobs=args.jobs,
@@ -235,16 +266,53 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         # Output piped into `head` and the like: stop quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: output files are removed on the way
+        how, code = _interrupted(exc)
+        done = ("the rows on stdout are incomplete; no other file was written"
+                if args.output is None else "nothing was written")
+        print(f"newsevents predict: {how}; {done}", file=sys.stderr)
+        return code
     where = f" -> {args.output}" if args.output else ""
     print(f"newsevents predict: {report.summary_line()}{where}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+# --------------------------------------------------------------------------- ui
+
+def _add_ui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="MLflow UI over the project's store, opened on the runs table",
+                       description="Start the MLflow UI over the project's store and print the "
+                                   "address that opens the runs table with the macro-F1 "
+                                   "columns (the UI's own start page is its GenAI overview).")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=5000, help="port (default %(default)s)")
+    p.set_defaults(func=_cmd_ui)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import os
+
+    from newsevents import tracking
+
+    uri = tracking.tracking_uri()
+    if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
+        print(f"open {tracking.ui_url(uri)}")
+        return EXIT_OK
+    print(f"MLflow UI over {uri} (it answers after 10 s or more); open\n  "
+          f"{tracking.ui_url(f'http://{args.host}:{args.port}')}", flush=True)
+    # MLflow's job runner (for GenAI jobs) would add seven busy processes, which outlived
+    # SIGTERM here; browsing runs needs none of it.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--host", args.host, "--port", str(args.port)])
+    return EXIT_FAILURE  # not reached: execv replaces this process
 
 
 # --------------------------------------------------------------------------- main
 
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train,
                                                                  _add_curve, _add_annotate,
-                                                                 _add_predict]
+                                                                 _add_predict, _add_ui]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,20 +340,24 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args))
     except UserError as exc:
         print(f"newsevents {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
-    except KeyboardInterrupt:
-        print(f"newsevents {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how, code = _interrupted(exc)
+        print(f"newsevents {args.command}: {how}", file=sys.stderr)
+        return code
     except Exception as exc:
         if not isinstance(exc, _known_errors()):
             raise
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"newsevents {args.command}: error: {line}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # main() may run inside a longer process
 
 
 if __name__ == "__main__":

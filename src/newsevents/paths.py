@@ -17,7 +17,10 @@ def _project_root() -> Path:
 ROOT = _project_root()
 DATA = ROOT / "data"
 RAW = DATA / "raw"
-MANIFEST = RAW / "manifest.csv"
+# Metadata about the raw articles lives beside data/raw/, never in it: every file in raw/ is
+# an article, so `newsevents predict data/raw` labels them all. Its `file` column is relative
+# to the manifest.
+MANIFEST = DATA / "manifest.csv"
 ANNOTATIONS = DATA / "annotations"
 SEED_ANNOTATIONS = ANNOTATIONS / "seed.csv"
 AUTHORED_ANNOTATIONS = ANNOTATIONS / "authored.csv"

@@ -1,7 +1,9 @@
 """Label sentences and articles with an exported model.
 
 This is the prediction path: it must start fast and install lean, so it never imports MLflow,
-``datasets`` or the training modules (except to resolve a ``models:/`` URI, on request).
+``datasets`` or the training modules. It loads model directories only: a ``models:/`` or
+``runs:/`` URI is fetched into a directory first by :func:`newsevents.tracking.fetch_model`
+(``newsevents predict --model models:/...`` does this).
 
 A model directory holds ``model.joblib`` (a fitted scikit-learn pipeline), ``metadata.json``
 (labels, the schema type, per-label thresholds for a multi-label model, metrics and the sha256 of
@@ -38,6 +40,8 @@ from newsevents.labels import MULTICLASS, MULTILABEL, SCHEMA_TYPES
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 ENGINES = ("auto", "numpy", "sklearn")
+# Locations that name a model in MLflow rather than a directory.
+MLFLOW_URI_SCHEMES = ("models:/", "runs:/")
 
 
 class ModelError(RuntimeError):
@@ -154,7 +158,9 @@ class Predictor:
 
     @classmethod
     def load(cls, location: str | Path | None = None, engine: str = "auto") -> Predictor:
-        """Load from a model directory (default ``models/champion``) or a ``models:/`` URI.
+        """Load from a model directory (default ``models/champion``).
+
+        A model in MLflow is fetched first: ``Predictor.load(tracking.fetch_model(uri))``.
 
         ``engine``: ``"numpy"`` scores with the pickle-free :mod:`newsevents.scorer` arrays,
         ``"sklearn"`` unpickles ``model.joblib``, ``"auto"`` (default) takes the arrays when
@@ -168,8 +174,9 @@ class Predictor:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         if location is None:
             location = paths.CHAMPION_DIR
-        if str(location).startswith(("models:/", "runs:/")):
-            location = _download_mlflow_model(str(location))
+        if str(location).startswith(MLFLOW_URI_SCHEMES):
+            raise ModelError(f"{location}: an MLflow URI, not a model directory; fetch it with "
+                             "newsevents.tracking.fetch_model() first (the CLI's --model does)")
         directory = Path(location)
         meta_file = directory / METADATA_FILE
         if not meta_file.is_file():
@@ -314,34 +321,3 @@ def _load_scorer(directory: Path, files: dict[str, str]) -> scorer.LinearScorer:
     except Exception as exc:  # digests matched, so this is a bug or a foreign format
         raise ModelError(f"{directory}: cannot load the numpy scorer ({type(exc).__name__}: "
                          f"{exc})") from None
-
-
-def _download_mlflow_model(uri: str) -> Path:
-    """Fetch the model directory behind a registered MLflow model (imports MLflow).
-
-    The copy lives in a temporary directory removed when the process exits (batch workers
-    re-load the model from it until then).
-    """
-    import atexit
-    import logging
-    import os
-    import shutil
-    import tempfile
-    import warnings
-
-    # MLflow's advice on pyfunc type hints, its store set-up logs and its download progress bar
-    # would bury the labeling output (and the one-line error) on stderr. record=True swaps out
-    # showwarning, which MLflow's own "once" filters cannot undo.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(record=True):
-            from newsevents.tracking import download_model_dir
-
-            dest = Path(tempfile.mkdtemp(prefix="newsevents-model-"))
-            atexit.register(shutil.rmtree, dest, ignore_errors=True)
-            return download_model_dir(uri, dest)
-    except Exception as exc:  # MLflow raises many types; the user needs one line, not a trace
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        raise ModelError(f"{uri}: cannot fetch the model from MLflow ({type(exc).__name__}: "
-                         f"{first_line})") from None

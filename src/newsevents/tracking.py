@@ -7,29 +7,52 @@ embedded SQLite store in the project (``mlflow.db``, artifacts in ``mlartifacts/
 
 from __future__ import annotations
 
+import atexit
+import base64
+import json
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
-import warnings
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
 from newsevents import paths
+from newsevents.predict import ModelError
 
 EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
-SELECTION_METRIC = "macro_f1"  # grouped CV on real training sentences
+SELECTION_METRIC = "macro_f1"  # grouped CV by document on real training sentences
+# What kind of experiment this is, in the UI's own words: model training, not a GenAI app.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+# Run tag on the run whose registered version holds the ``champion`` alias (and on no other).
+CHAMPION_TAG = "champion"
+# MLflow 3.17's UI ignores the kind tag: a switch of its own ("GenAI" / "Model training",
+# GenAI unless the URL or the browser says otherwise) picks the landing page. The URL that
+# ui_url() gives sets it, and opens this saved view of the runs table (the UI's "Views" menu
+# lists it too): headline metrics as columns, best cross-validated macro-F1 first. The UI keeps
+# saved views as experiment tags under this prefix.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+RUNS_VIEW_KEY = "newsevents-macro-f1"
+RUNS_VIEW_COLUMNS = (f"tags.`{CHAMPION_TAG}`", f"metrics.`{SELECTION_METRIC}`",
+                     "metrics.`macro_f1_ci_low`", "metrics.`macro_f1_ci_high`",
+                     "metrics.`test_macro_f1`", "attributes.`Models`")
 
 
 def tracking_uri() -> str:
@@ -37,24 +60,55 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.ROOT / 'mlflow.db'}"
 
 
-def setup(experiment: str = EXPERIMENT) -> MlflowClient:
-    """Point MLflow at the store and make sure the experiment exists."""
-    # MLflow's own progress bars and advice drown the training output; our lines say enough.
+def _connect() -> MlflowClient:
+    """Point MLflow at the store, with its progress bars and info logs off."""
+    # MLflow's progress bars and store set-up logs drown our output; our lines say enough.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(uri, uri)
+    return MlflowClient(uri, uri)
+
+
+def setup(experiment: str = EXPERIMENT) -> MlflowClient:
+    """Point MLflow at the store and make sure the experiment exists, marked as model training."""
+    # Read before connecting: mlflow.set_tracking_uri() sets the variable too.
+    embedded = "MLFLOW_TRACKING_URI" not in os.environ
+    client = _connect()
     if client.get_experiment_by_name(experiment) is None:
         # Embedded store: keep artifacts beside the database, whatever the working directory.
-        location = None
-        if "MLFLOW_TRACKING_URI" not in os.environ:
-            location = (paths.ROOT / "mlartifacts").as_uri()
+        location = (paths.ROOT / "mlartifacts").as_uri() if embedded else None
         client.create_experiment(experiment, artifact_location=location)
-    mlflow.set_experiment(experiment)
+    found = mlflow.set_experiment(experiment)
+    if found.tags.get(EXPERIMENT_KIND_TAG) != MODEL_DEVELOPMENT:  # also for older stores
+        client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT)
+    if VIEW_TAG_PREFIX + RUNS_VIEW_KEY not in found.tags:  # a view the user edited stays
+        client.set_experiment_tag(found.experiment_id, VIEW_TAG_PREFIX + RUNS_VIEW_KEY,
+                                  _runs_view())
     return client
+
+
+
+def _runs_view() -> str:
+    """The saved view, in the UI's own format: JSON around a zlib-compressed page state."""
+    state = {"searchFilter": "", "orderByKey": f"metrics.`{SELECTION_METRIC}`",
+             "orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active",
+             "datasetsFilter": [], "modelVersionFilter": "All Runs",
+             "selectedColumns": list(RUNS_VIEW_COLUMNS), "runsHiddenMode": "FIRST_10_RUNS"}
+    packed = base64.b64encode(zlib.compress(json.dumps(state).encode("utf-8"))).decode("ascii")
+    now = int(time.time() * 1000)
+    return json.dumps({"name": "macro-F1 (newsevents)", "createdAt": now, "updatedAt": now,
+                       "state": f"deflate;{packed}"})
+
+
+def ui_url(base: str, experiment: str = EXPERIMENT) -> str:
+    """The address that opens the experiment's runs table with the macro-F1 view, on the UI
+    served at ``base`` (such as ``http://127.0.0.1:5000``)."""
+    setup(experiment)
+    found = MlflowClient().get_experiment_by_name(experiment)
+    return (f"{base.rstrip('/')}/#/experiments/{found.experiment_id}/runs?"
+            f"workflowType=machine_learning&viewStateShareKey={RUNS_VIEW_KEY}")
 
 
 def git_commit() -> str:
@@ -71,8 +125,9 @@ def git_commit() -> str:
 class NewsEventsModel(PythonModel):
     """MLflow pyfunc around :class:`newsevents.predict.Predictor`.
 
-    Input: a DataFrame with a ``text`` column (or a list of strings); output: a DataFrame with
-    ``labels`` (``;``-separated) and one ``score_<label>`` column per label, one row per input.
+    Input: a DataFrame with a ``text`` column (the logged signature, which MLflow enforces
+    before ``predict``: a bare list of strings is refused); output: a DataFrame with ``labels``
+    (``;``-separated) and one ``score_<label>`` column per label, one row per input row.
     """
 
     def load_context(self, context: Any) -> None:
@@ -80,21 +135,16 @@ class NewsEventsModel(PythonModel):
 
         self.predictor = Predictor.load(context.artifacts["model_dir"])
 
-    # Untyped on purpose: MLflow would turn type hints into an input schema of its own (it warns
-    # about the missing hints once, at class definition).
-    def predict(self, context, model_input, params=None):
-        if isinstance(model_input, pd.DataFrame):
-            column = "text" if "text" in model_input.columns else model_input.columns[0]
-            texts = model_input[column].astype(str).tolist()
-        else:
-            texts = [str(t) for t in model_input]
-        predictions = self.predictor.predict(texts)
+    # The DataFrame hint is the one MLflow takes as "validate against the logged signature"
+    # (it infers no schema of its own from it), which is what the model is served with.
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        column = "text" if "text" in model_input.columns else model_input.columns[0]
+        predictions = self.predictor.predict(model_input[column].astype(str).tolist())
         return pd.DataFrame({
             "labels": [";".join(p.labels) for p in predictions],
             **{f"score_{n}": [p.scores[n] for p in predictions] for n in self.predictor.labels},
         })
-
-
 
 
 def _signature(labels: list[str]) -> ModelSignature:
@@ -118,28 +168,77 @@ class LoggedRun:
     version: str
 
 
-def log_run(*, run_name: str, params: dict[str, str], metrics: dict[str, float],
-            tags: dict[str, str], artifact_dir: Path, model_dir: Path, labels: list[str],
-            dataset: pd.DataFrame, dataset_source: str, example: list[str],
+def _local_source(path: str) -> Any:
+    """A local dataset source for ``path``, named as such.
+
+    MLflow registers two local source classes (for the schemes ``""`` and ``file``), so a
+    plain path string resolves ambiguously and MLflow warns; asking for the type does not.
+    """
+    return get_dataset_source_from_json(json.dumps({"uri": path}), source_type="local")
+
+
+@contextmanager
+def open_run(run_name: str, description: str = "") -> Iterator[str]:
+    """Start a run *before* the work it records and yield its id.
+
+    The UI's duration and timeline are the run's end minus its start, so a run opened after
+    the work shows a fraction of a second. An exception inside marks the run failed, an
+    interrupt (Ctrl-C, SIGTERM) killed.
+    """
+    run = mlflow.start_run(run_name=run_name, description=description or None)
+    try:
+        yield run.info.run_id
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    mlflow.end_run()
+
+
+def run_link(run_id: str) -> str:
+    """Where the run's page is: a full URL for a tracking server, else the UI's own route
+    (relative, so it works in ``make ui`` on whatever host and port)."""
+    run = MlflowClient().get_run(run_id)
+    route = f"#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    uri = tracking_uri()
+    return f"{uri.rstrip('/')}/{route}" if uri.startswith(("http://", "https://")) else route
+
+
+def log_run(*, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
+            artifact_dir: Path, model_dir: Path, labels: list[str], dataset: pd.DataFrame,
+            dataset_source: str, example: list[str], summary: str = "",
             model_name: str = REGISTERED_MODEL) -> LoggedRun:
-    """Log one run (params, metrics, tags, input data, artifacts, model) and register the model
-    as a new version of ``model_name``."""
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags({**tags, "git_commit": git_commit()})
-        data = mlflow.data.from_pandas(dataset, source=dataset_source, name="newsevents-sentences",
-                                       targets="labels")
-        mlflow.log_input(data, context="training")
-        mlflow.log_artifacts(str(artifact_dir))
-        model_uri = log_pyfunc_model(model_dir, labels, example)
-        version = mlflow.register_model(model_uri, model_name)
-        client = MlflowClient()
-        client.set_model_version_tag(model_name, version.version, SELECTION_METRIC,
-                                     str(metrics[SELECTION_METRIC]))
-        client.set_model_version_tag(model_name, version.version, "data_digest",
-                                     tags["data_digest"])
-    return LoggedRun(run.info.run_id, model_uri, str(version.version))
+    """Log params, metrics, tags, input data, artifacts and the model into the run opened by
+    :func:`open_run`, and register the model as a new version of ``model_name``.
+
+    The registered version's description is ``summary`` (markdown: the headline metrics),
+    the data digest and a link to the run.
+    """
+    active = mlflow.active_run()
+    if active is None:
+        raise RuntimeError("log_run() needs a run started with open_run()")
+    mlflow.log_params(params)
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags({**tags, "git_commit": git_commit()})
+    data = mlflow.data.from_pandas(dataset, source=_local_source(dataset_source),
+                                   name="newsevents-sentences", targets="labels")
+    mlflow.log_input(data, context="training")
+    mlflow.log_artifacts(str(artifact_dir))
+    model_uri = log_pyfunc_model(model_dir, labels, example)
+    version = mlflow.register_model(model_uri, model_name)
+    run_id = active.info.run_id
+    description = "\n\n".join(part for part in (
+        summary, f"Data digest (sha256): `{tags['data_digest']}`",
+        f"Run: [{active.info.run_name or run_id}]({run_link(run_id)})") if part)
+    client = MlflowClient()
+    client.update_model_version(model_name, version.version, description=description)
+    client.set_model_version_tag(model_name, version.version, SELECTION_METRIC,
+                                 str(metrics[SELECTION_METRIC]))
+    client.set_model_version_tag(model_name, version.version, "data_digest",
+                                 tags["data_digest"])
+    return LoggedRun(run_id, model_uri, str(version.version))
 
 
 def log_metrics(run_id: str, metrics: dict[str, float]) -> None:
@@ -147,6 +246,11 @@ def log_metrics(run_id: str, metrics: dict[str, float]) -> None:
     client = MlflowClient()
     for key, value in metrics.items():
         client.log_metric(run_id, key, value)
+
+
+def log_text(run_id: str, text: str, name: str) -> None:
+    """Write (or overwrite) a text artifact of a finished run."""
+    MlflowClient().log_text(run_id, text, name)
 
 
 def log_curve(*, run_name: str, params: dict[str, str], tags: dict[str, str],
@@ -186,18 +290,49 @@ def promote_unless_worse(version: str, score: float, digest: str = "",
                   "compare like with like") if digest and current[2] != digest else ""
         return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
                        f"{current[1]:.3f} > {score:.3f}{caveat})")
-    MlflowClient().set_registered_model_alias(model_name, CHAMPION, version)
+    client = MlflowClient()
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    _move_champion_tag(client, model_name, version, None if current is None else current[0])
     before = "no champion yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
     return True, f"champion → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
 
 
-def download_model_dir(uri: str, dest: Path | None = None) -> Path:
+def _move_champion_tag(client: MlflowClient, model_name: str, version: str,
+                       previous: str | None) -> None:
+    """Tag the champion's run, and untag the run of the version it replaces."""
+    run_id = client.get_model_version(model_name, version).run_id
+    if previous is not None and previous != version:
+        old_run = client.get_model_version(model_name, previous).run_id
+        if old_run and old_run != run_id and CHAMPION_TAG in client.get_run(old_run).data.tags:
+            client.delete_tag(old_run, CHAMPION_TAG)
+    if run_id:
+        client.set_tag(run_id, CHAMPION_TAG, "yes")
+
+
+def fetch_model(uri: str) -> Path:
+    """Fetch the model behind a ``models:/`` or ``runs:/`` URI; return its model directory.
+
+    The copy lives in a temporary directory removed when the process exits (batch workers
+    re-load the model from it until then; ``newsevents`` turns SIGTERM into a normal exit so
+    that this runs then too). Raises :class:`~newsevents.predict.ModelError` in one line.
+
+    >>> Predictor.load(fetch_model("models:/newsevents@champion"))  # doctest: +SKIP
+    """
+    dest = Path(tempfile.mkdtemp(prefix="newsevents-model-"))
+    atexit.register(shutil.rmtree, dest, ignore_errors=True)
+    try:
+        return download_model_dir(uri, dest)
+    except Exception as exc:  # MLflow raises many types; the user needs one line, not a trace
+        shutil.rmtree(dest, ignore_errors=True)
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise ModelError(f"{uri}: cannot fetch the model from MLflow ({type(exc).__name__}: "
+                         f"{first_line})") from None
+
+
+def download_model_dir(uri: str, dest: Path) -> Path:
     """The ``model.joblib`` + ``metadata.json`` directory inside a logged pyfunc model."""
-    setup_uri = tracking_uri()
-    mlflow.set_tracking_uri(setup_uri)
-    mlflow.set_registry_uri(setup_uri)
-    dest = dest or Path(tempfile.mkdtemp(prefix="newsevents-model-"))
+    _connect()
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     found = next((p.parent for p in local.rglob("metadata.json")), None)
     if found is None:

@@ -47,6 +47,7 @@ from newsevents.evaluate import (
     plot_pr_curves,
 )
 from newsevents.labels import LabelSchema, SchemaError, load_schema
+from newsevents.modelcard import MODEL_CARD_FILE, CardFacts, headline, render
 from newsevents.models import build_pipeline
 from newsevents.predict import MODEL_FILE, save_model_dir
 
@@ -74,6 +75,7 @@ class RunResult:
     thresholds: Any = field(default=None, repr=False)
     test_table: pd.DataFrame | None = field(default=None, repr=False)
     schema: LabelSchema | None = field(default=None, repr=False)
+    card: CardFacts | None = field(default=None, repr=False)
 
 
 def _say(message: str) -> None:
@@ -154,14 +156,19 @@ def run_experiment(config: ExperimentConfig, n_jobs: int = 2,
 
     ``data``: the experiment's data from :func:`load_data` (loaded here when not given).
     """
-    # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
-    # (threads spin); folds may run in parallel processes instead.
-    with threadpool_limits(limits=1):
-        return _run_experiment(config, n_jobs, data or load_data(config))
-
-
-def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData) -> RunResult:
     from newsevents import tracking  # imported here so `--help` and tests of parts stay fast
+
+    # Multi-threaded BLAS on these small problems is slower by two orders of magnitude
+    # (threads spin); folds may run in parallel processes instead. The run opens before the
+    # work so that its duration in MLflow is the experiment's.
+    data = data or load_data(config)
+    with threadpool_limits(limits=1), tracking.open_run(config.name, config.description) as run:
+        return _run_experiment(config, n_jobs, data, run)
+
+
+def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
+                    run_id: str) -> RunResult:
+    from newsevents import tracking
 
     started = time.perf_counter()
     table, schema, source = data.table.copy(), data.schema, data.source
@@ -213,10 +220,19 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData) -
         save_model_dir(model_dir, model, schema.names, thresholds,
                        check_texts=list(training["text"]), schema_type=schema.type, **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
+        facts = CardFacts(
+            name=config.name, description=config.description, schema=schema,
+            features=[f.type for f in config.features], model=config.model.type,
+            thresholds=list(thresholds), data_source=source, data_digest=digest,
+            documents=real["article_id"].nunique() if documents else 0, cv_unit=cv_unit,
+            folds=ev.folds, repeats=ev.repeats, bootstrap=ev.bootstrap,
+            config_path=config.path, run_id=run_id)
+        for directory in (model_dir, artifact_dir):  # logged with the model and with the run
+            (directory / MODEL_CARD_FILE).write_text(render(facts, metrics), encoding="utf-8")
         t_export = time.perf_counter() - t0
         t0 = time.perf_counter()
         logged = tracking.log_run(
-            run_name=config.name, params=config.flat_params(), metrics=metrics,
+            params=config.flat_params(), metrics=metrics,
             tags={"data_digest": digest, "schema_digest": schema.digest,
                   "config_path": config.path, "description": config.description,
                   "scored_on": metadata["scored_on"], "cv_unit": cv_unit,
@@ -226,7 +242,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData) -
                 ["sentence_id", "source", "article_id", "story_id", "unit_id", "text",
                  "labels"]],
             dataset_source=source, example=list(real["text"].head(3)),
-            model_name=model_home(schema)[0],
+            model_name=model_home(schema)[0], summary=headline(metrics),
         )
     t_log = time.perf_counter() - t0
     # "load" is the data's loading time, shared by the experiments that use the same data;
@@ -237,7 +253,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData) -
                      logged.run_id, logged.version, digest, cv_unit=cv_unit,
                      model_name=model_home(schema)[0], model=model, thresholds=thresholds,
                      test_table=table[table["split"] == TEST].reset_index(drop=True),
-                     schema=schema)
+                     schema=schema, card=facts)
 
 
 def score_test_split(result: RunResult, n_boot: int = 1000) -> dict[str, float]:
@@ -311,13 +327,19 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
         best.promoted, best.message = tracking.promote_unless_worse(
             best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, name)
         _say(f"{name}: {best.message}")
-        if best.promoted:
-            best.metrics.update(score_test_split(best))
-            tracking.log_metrics(best.run_id, {k: v for k, v in best.metrics.items()
-                                               if k.startswith("test_")})
         target = model_home(best.schema)[1]
+        card = None
+        if best.promoted:
+            test = score_test_split(best)
+            best.metrics.update(test)
+            tracking.log_metrics(best.run_id, test)
+            if test:  # the champion's card gains its test-split scores
+                card = render(best.card, best.metrics)
+                tracking.log_text(best.run_id, card, MODEL_CARD_FILE)
         if export and (best.promoted or not (target / MODEL_FILE).exists()):
             _say(f"exported champion to {tracking.export_champion(target, name)}")
+            if card is not None:
+                (target / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
     return results
 
 

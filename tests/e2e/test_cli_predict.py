@@ -208,6 +208,8 @@ def test_interrupted_run_keeps_the_previous_output(tiny_model_dir, tmp_path, mon
                  "-o", str(out)]) == 130
     assert out.read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.jsonl"]
+    assert capsys.readouterr().err.splitlines() == [
+        "newsevents predict: interrupted; nothing was written"]
 
 
 def test_progress_bar_on_a_terminal(tiny_model_dir, tmp_path):
@@ -218,5 +220,8 @@ def test_progress_bar_on_a_terminal(tiny_model_dir, tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert "file/s" in child.before or "s/file" in child.before  # tqdm's rate, files as unit
-    assert "manifest.csv: CSV has no 'text' column" in child.before
-    assert child.exitstatus == 1
+    # data/raw/ holds the seed articles and nothing else (the manifest lives in data/).
+    assert f"{len(SEED_ARTICLES)} articles" in child.before and "error" not in child.before
+    assert child.exitstatus == 0
+    rows = jsonl(tmp_path / "labels.jsonl")
+    assert sorted({r["article_id"] for r in rows}) == [p.stem for p in SEED_ARTICLES]

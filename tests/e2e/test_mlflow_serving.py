@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -91,12 +92,48 @@ def test_cli_labels_with_a_registered_model_and_cleans_up(store, tmp_path):
     assert list(scratch.iterdir()) == []  # the downloaded model copy is gone
 
 
-def test_predictor_loads_a_registered_model(store, tiny_model_dir):
-    predictor = Predictor.load(CHAMPION_URI)
+def test_predictor_loads_a_fetched_registered_model(store, tiny_model_dir, tmp_path,
+                                                    monkeypatch):
+    from newsevents.tracking import fetch_model
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    predictor = Predictor.load(fetch_model(CHAMPION_URI))
     assert predictor.predict(SENTENCES) == Predictor.load(tiny_model_dir).predict(SENTENCES)
+    assert predictor.directory.is_relative_to(tmp_path)
+    before = set(tmp_path.iterdir())
     with pytest.raises(ModelError, match=r"models:/newsevents@nobody: cannot fetch") as exc:
-        Predictor.load("models:/newsevents@nobody")
+        fetch_model("models:/newsevents@nobody")
     assert "\n" not in str(exc.value)
+    assert set(tmp_path.iterdir()) == before  # a failed fetch leaves no directory
+
+
+def test_predictor_itself_takes_directories_only():
+    with pytest.raises(ModelError, match=r"an MLflow URI, not a model directory; fetch it with "
+                                         r"newsevents.tracking.fetch_model\(\)"):
+        Predictor.load(CHAMPION_URI)
+
+
+def test_fetched_model_removed_when_predict_is_terminated(store, tmp_path, large_input_dir):
+    scratch, out = tmp_path / "tmp", tmp_path / "out"
+    scratch.mkdir()
+    out.mkdir()
+    process = subprocess.Popen(
+        [str(BIN / "newsevents"), "predict", str(large_input_dir), "--model", CHAMPION_URI,
+         "-o", str(out / "labels.jsonl")], env={**store["env"], "TMPDIR": str(scratch)},
+        cwd=store["root"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.glob(".*.part")) and time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        assert list(scratch.iterdir()), "the model was not fetched into TMPDIR"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert list(scratch.iterdir()) == [] and list(out.iterdir()) == []
 
 
 def test_mlflow_models_predict_and_serve(store, tiny_model_dir):
@@ -154,3 +191,28 @@ def stop(server: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def test_logging_a_run_prints_no_warning(tiny_model_dir, tmp_path):
+    """What `make train` does per run, in a fresh process with Python's default warning
+    filters: no advice on type hints, no ambiguous dataset source, no warning at all."""
+    (tmp_path / "artifacts").mkdir()
+    code = f"""
+import pandas as pd
+from newsevents import tracking
+from newsevents.predict import Predictor
+tracking.setup()
+labels = Predictor.load({str(tiny_model_dir)!r}).labels
+with tracking.open_run("quiet"):
+    tracking.log_run(params={{"model.type": "logreg"}}, metrics={{"macro_f1": 0.5}},
+                     tags={{"data_digest": "abc"}}, artifact_dir={str(tmp_path / "artifacts")!r},
+                     model_dir={str(tiny_model_dir)!r}, labels=labels,
+                     dataset=pd.DataFrame({{"text": {SENTENCES!r}, "labels": ["", "", "", ""]}}),
+                     dataset_source={str(tmp_path)!r}, example={SENTENCES[:1]!r})
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path,
+                            env={**os.environ,
+                                 "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
+    assert result.returncode == 0, result.stderr
+    assert "warn" not in result.stderr.lower(), result.stderr

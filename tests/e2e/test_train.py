@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import yaml
@@ -90,6 +91,7 @@ def test_train_logs_registers_promotes_and_exports(project):
 
     from newsevents import tracking
     from newsevents.config import load_config
+    from newsevents.modelcard import MODEL_CARD_FILE
     from newsevents.predict import Predictor
     from newsevents.train import train
 
@@ -128,6 +130,78 @@ def test_train_logs_registers_promotes_and_exports(project):
     [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])
     assert "weather" in rain.labels
 
+    # The model card travels with the model: in the run, and beside the exported model.
+    logged = Path(client.download_artifacts(good.run_id, MODEL_CARD_FILE, str(project)))
+    assert (exported / MODEL_CARD_FILE).read_text() == logged.read_text()
+    assert good.run_id in logged.read_text()
+
+
+def test_runs_show_true_durations_the_champion_and_its_card(project):
+    from mlflow.tracking import MlflowClient
+
+    from newsevents import tracking
+    from newsevents.config import load_config
+    from newsevents.modelcard import MODEL_CARD_FILE
+    from newsevents.train import train
+
+    good, floor = train([load_config(project / "good.yaml"), load_config(project / "floor.yaml")],
+                        export=False)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT)
+    # A model-training experiment, with the saved runs-table view that `newsevents ui` opens.
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    assert tracking.VIEW_TAG_PREFIX + tracking.RUNS_VIEW_KEY in experiment.tags
+    url = tracking.ui_url("http://127.0.0.1:5000")
+    assert url.startswith(f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?")
+    assert "workflowType=machine_learning" in url
+
+    run, other = client.get_run(good.run_id), client.get_run(floor.run_id)
+    # The run was open while the work ran: its duration covers the timed stages.
+    m = run.data.metrics
+    assert (run.info.end_time - run.info.start_time) / 1000 >= m["cv_seconds"] + m[
+        "final_fit_seconds"]
+    assert run.info.status == "FINISHED"
+
+    # Only the champion's run carries the tag.
+    assert run.data.tags[tracking.CHAMPION_TAG] == "yes"
+    assert tracking.CHAMPION_TAG not in other.data.tags
+
+    # The registered version says what it scored, on which data, and links its run.
+    description = client.get_model_version(good.model_name, good.version).description
+    assert f"{m['macro_f1']:.3f} [{m['macro_f1_ci_low']:.3f}, {m['macro_f1_ci_high']:.3f}]" \
+        in description
+    assert f"{m['micro_f1']:.3f}" in description
+    assert run.data.tags["data_digest"] in description
+    assert f"(#/experiments/{experiment.experiment_id}/runs/{good.run_id})" in description
+
+    # The card's per-label scores are the run's own metrics.
+    card = Path(client.download_artifacts(good.run_id, MODEL_CARD_FILE, str(project))).read_text()
+    per_label = card.split("### Per label", 1)[1]
+    for label in ("sports", "weather"):
+        row = next(line for line in per_label.splitlines() if line.startswith(f"| `{label}` |"))
+        assert row.endswith(f"| {m[f'recall_{label}']:.3f} | {m[f'f1_{label}']:.3f} |")
+    assert good.run_id in card and "## Known weaknesses" in card
+
+    # Moving the alias moves the tag.
+    moved, _ = tracking.promote_unless_worse(floor.version, 1.0, model_name=good.model_name)
+    assert moved
+    assert tracking.CHAMPION_TAG not in client.get_run(good.run_id).data.tags
+    assert client.get_run(floor.run_id).data.tags[tracking.CHAMPION_TAG] == "yes"
+
+
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError, "FAILED"),
+                                               (KeyboardInterrupt, "KILLED")])
+def test_a_run_that_stops_early_says_so(project, error, status):
+    import mlflow
+
+    from newsevents import tracking
+
+    tracking.setup()
+    with pytest.raises(error), tracking.open_run("broken") as run_id:
+        raise error
+    assert mlflow.active_run() is None
+    assert mlflow.get_run(run_id).info.status == status
+
 
 def test_same_config_gives_identical_metrics(project):
     from newsevents.config import load_config
@@ -138,3 +212,21 @@ def test_same_config_gives_identical_metrics(project):
     timing = {"cv_seconds", "final_fit_seconds"}
     assert {k: v for k, v in first.metrics.items() if k not in timing} == {
         k: v for k, v in second.metrics.items() if k not in timing}
+
+
+def test_ui_command_prints_the_runs_table_address_and_starts_mlflow(project, monkeypatch,
+                                                                    capsys):
+    import os
+    import sys
+
+    from newsevents import cli, tracking
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    assert cli.main(["ui", "--port", "5099"]) == cli.EXIT_FAILURE  # only if execv returned
+    printed = capsys.readouterr().out
+    assert tracking.ui_url("http://127.0.0.1:5099") in printed
+    assert started == [[sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                        tracking.tracking_uri(), "--host", "127.0.0.1", "--port", "5099"]]
+    assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

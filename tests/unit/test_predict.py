@@ -174,12 +174,36 @@ def test_unloadable_pickle_is_a_model_error(model_copy):
 
 
 def test_prediction_path_stays_lean(tiny_model_dir):
-    code = (f"import sys; from newsevents import Predictor; "
+    code = (f"import sys; import newsevents.predict, newsevents.batch; "
+            f"from newsevents import Predictor; "
             f"Predictor.load({str(tiny_model_dir)!r}).label_article('Japan pledged aid.'); "
             f"print([m for m in {FORBIDDEN!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Not even on a branch that a run may not take (a lazy import inside a function counts).
+PREDICTION_MODULES = ("predict", "batch", "corpus", "scorer", "lexicon")
+TRAINING_SIDE = ("mlflow", "datasets", "newsevents.tracking", "newsevents.train",
+                 "newsevents.evaluate", "newsevents.models", "newsevents.dataset",
+                 "newsevents.config", "newsevents.modelcard")
+
+
+@pytest.mark.parametrize("module", PREDICTION_MODULES)
+def test_prediction_modules_import_nothing_of_training_or_mlflow(module):
+    import ast
+
+    source = paths.ROOT / "src" / "newsevents" / f"{module}.py"
+    imported = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert not {name for name in imported
+                if any(name == t or name.startswith(f"{t}.") for t in TRAINING_SIDE)}
 
 
 def test_scorer_that_drifts_from_the_pipeline_is_not_exported(tiny_model_dir, tmp_path,
