@@ -25,7 +25,8 @@ from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from newsevents.dataset import group_folds, multi_hot
+from newsevents.dataset import multi_hot
+from newsevents.groups import group_folds
 from newsevents.labels import LabelSchema
 
 DEFAULT_THRESHOLD = 0.5

@@ -8,14 +8,12 @@ import pytest
 from newsevents.corpus import sentence_id
 from newsevents.dataset import (
     AnnotationError,
-    fold_units,
-    group_folds,
     load_annotations,
     load_corpus_index,
     load_labeled_file,
-    near_duplicate_groups,
     to_dataset_dict,
 )
+from newsevents.groups import fold_units, group_folds, near_duplicate_groups
 
 GOOD = "Japan pledged 50 million dollars in aid to Kenya."
 
