@@ -16,10 +16,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $@
 
-install: $(STAMP)  ## create .venv and install the package with its dev tools
+install: $(STAMP)  ## create .venv and install the package with its dev tools and Spark
 
 data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict + Parquet)
 	$(BIN)/newsevents data

@@ -1,0 +1,75 @@
+"""Start Spark, or use the session already running: Java check, local-mode Python, quiet logs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+MIN_JAVA = 17
+
+
+class SparkEngineError(RuntimeError):
+    """Spark cannot run (no Java) or the output cannot be written; one line, naming the cause."""
+
+
+def java_version() -> int | None:
+    """The major version of the ``java`` Spark would start (``JAVA_HOME`` first), or ``None``."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r'version "(?:1\.)?(\d+)', out.stderr + out.stdout)
+    return int(match.group(1)) if match else None
+
+
+def check_java() -> int:
+    version = java_version()
+    if version is None:
+        raise SparkEngineError(f"the Spark engine needs Java {MIN_JAVA}+ and none was found "
+                               "(`java -version`); install a JDK or set JAVA_HOME")
+    if version < MIN_JAVA:
+        raise SparkEngineError(f"the Spark engine needs Java {MIN_JAVA}+, found Java {version}")
+    return version
+
+
+@contextmanager
+def spark_session(master: str | None = None, conf: dict[str, str] | None = None
+                  ) -> Iterator[SparkSession]:
+    """The active session (left running), or a new one stopped on exit.
+
+    ``master`` defaults to what ``spark-submit`` or ``spark-defaults.conf`` say, else
+    ``local[*]``. In local mode the workers run this Python, so they see this installation.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    check_java()
+    if (master or SparkConf().get("spark.master", "local[*]")).startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Spark's stage progress bar only on a terminal, as the local engine's.
+    builder = SparkSession.builder.appName("newsevents").config(
+        "spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
+    if master:
+        builder = builder.master(master)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
