@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pandas as pd
 from pyspark import SparkFiles
@@ -122,7 +123,8 @@ def _read_files(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for batch in batches:
         rows: list[tuple[str | None, str | None, str | None, str | None]] = []
         for path, content in _values(batch, "path", "content"):
-            source = path.removeprefix("file:") if path.startswith("file:/") else path
+            # Spark gives URIs ("file:/in/a%20b.txt"); ids and messages use the plain path.
+            source = unquote(path.removeprefix("file:") if path.startswith("file:/") else path)
             failures: list[str] = []
             try:
                 rows.extend((a.id, a.text, a.source, None)
@@ -159,9 +161,14 @@ def read_inputs(spark: SparkSession, inputs: Sequence[str | Path]
             named = expand_inputs([item], failures)
             n_local += len(named)
             for path in named:
-                if not (Path(path).is_file() and os.access(path, os.R_OK)):
-                    failures.append(f"{path}: cannot read (no such readable file)")
-                elif Path(path).stat().st_size == 0:  # Spark's file scans skip these
+                # Checked here: a file Spark cannot open fails the whole job.
+                try:
+                    os.close(os.open(path, os.O_RDONLY))
+                    empty = os.stat(path).st_size == 0
+                except OSError as exc:
+                    failures.append(f"{path}: cannot read ({exc.strerror or exc})")
+                    continue
+                if empty:  # Spark's file scans skip empty files without a word
                     failures.append(f"{path}: empty file")
                 else:
                     local.append(str(Path(path).resolve()))
@@ -347,8 +354,15 @@ def split_dataframe(df: DataFrame, *, text_col: str = "text", id_col: str | None
 
 def label_files(spark: SparkSession, inputs: Sequence[str | Path], predictor: Predictor, *,
                 unit: str = "article") -> SentenceFrames:
-    """Label files, directories or URIs (what ``newsevents predict --engine spark`` reads)."""
+    """Label files, directories or URIs (what ``newsevents predict --engine spark`` reads).
+
+    A whole file is one read task, so a few large files would keep most cores idle: then the
+    articles are spread over every core before labeling (a shuffle of their text).
+    """
     articles, files, failures = read_inputs(spark, inputs)
+    cores = spark.sparkContext.defaultParallelism
+    if articles.rdd.getNumPartitions() < cores:
+        articles = articles.repartition(cores)
     frames = _frames(articles, unit, predictor)
     frames.failures, frames.files = failures, files
     return frames

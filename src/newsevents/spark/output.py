@@ -45,9 +45,12 @@ class SparkReport:
         return self.sentences / self.seconds if self.seconds > 0 else 0.0
 
     def summary_line(self) -> str:
-        return (f"{self.articles:,} article{'' if self.articles == 1 else 's'}, "
-                f"{self.sentences:,} sentences, {self.failed:,} failed, {self.seconds:.2f} s, "
-                f"{self.rate:,.0f} sentences/s")
+        # The local engine's wording, so that scripts reading either line need one pattern.
+        def count(n: int, noun: str) -> str:
+            return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+        return (f"{count(self.articles, 'article')}, {count(self.sentences, 'sentence')}, "
+                f"{self.failed:,} failed, {self.seconds:.2f} s, {self.rate:,.0f} sentences/s")
 
 
 class _FileSystem:

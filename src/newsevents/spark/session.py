@@ -65,6 +65,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None
         "spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
     if master:
         builder = builder.master(master)
+    log_config = Path(__file__).with_name("log4j2.properties").as_uri()
+    builder = builder.config("spark.driver.extraJavaOptions",
+                             f"-Dlog4j2.configurationFile={log_config}")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
