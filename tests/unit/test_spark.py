@@ -200,3 +200,19 @@ def test_missing_java_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
     with pytest.raises(SparkEngineError, match=r"needs Java 17\+ and none was found"):
         check_java()
+
+
+def test_only_the_spark_package_imports_pyspark_and_it_stays_off_the_training_stack():
+    import subprocess
+    import sys
+
+    src = paths.ROOT / "src" / "newsevents"
+    importers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                       if "import pyspark" in p.read_text() or "from pyspark" in p.read_text())
+    assert importers and all(name.startswith("spark/") for name in importers)
+    forbidden = ("mlflow", "datasets", "sklearn", "newsevents.train", "newsevents.tracking")
+    code = ("import sys, newsevents.spark; "
+            f"print([m for m in {forbidden!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
