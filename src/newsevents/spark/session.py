@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
@@ -45,20 +44,29 @@ def check_java() -> int:
     return version
 
 
+def _local_master(master: str | None) -> bool:
+    """True when this process will start a local-mode Spark (not under ``spark-submit``)."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started us: its settings rule
+        return False
+    given = re.search(r"--master\s+(\S+)", os.environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    return (master or (given.group(1) if given else "local")).startswith("local")
+
+
 @contextmanager
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None
                   ) -> Iterator[SparkSession]:
     """The active session (left running), or a new one stopped on exit.
 
-    ``master`` defaults to what ``spark-submit`` or ``spark-defaults.conf`` say, else
-    ``local[*]``. In local mode the workers run this Python, so they see this installation.
+    ``master`` defaults to what ``spark-submit``, ``PYSPARK_SUBMIT_ARGS`` or
+    ``spark-defaults.conf`` say, else ``local[*]``. In local mode the workers run this Python
+    (unless ``PYSPARK_PYTHON`` says otherwise), so they see this installation.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
         yield active
         return
     check_java()
-    if (master or SparkConf().get("spark.master", "local[*]")).startswith("local"):
+    if _local_master(master):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Spark's stage progress bar only on a terminal, as the local engine's.
     builder = SparkSession.builder.appName("newsevents").config(
