@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +14,6 @@ pytestmark = pytest.mark.slow
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]')")
 
-CLI = str(Path(sys.executable).parent / "newsevents")
 GOOD = "Japan pledged $50 million in aid to Kenya. The two leaders met in Nairobi on Monday.\n"
 ARTICLES = {"kenya": GOOD,
             "geneva": "The foreign ministers met in Geneva on Monday.\n\nThe government lifted "
@@ -27,20 +22,19 @@ ARTICLES = {"kenya": GOOD,
             "caption": "Share this"}
 
 
-def test_cli_writes_parquet_and_reports_bad_inputs(spark, tiny_model_dir, tmp_path):
-    # `spark` is only here to skip without Java; the command starts its own session.
+def test_cli_writes_parquet_and_reports_bad_inputs(spark, tiny_model_dir, tmp_path, capsys):
+    # In this process, so that the command finds the tests' running session: a second JVM
+    # would double the cost of these tests, and spark_session() is the code path either way.
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "good.txt").write_text(GOOD)
     (folder / "latin1.txt").write_bytes("Caf\xe9 pledged aid.".encode("latin-1"))
     (folder / "feed.jsonl").write_text(json.dumps({"id": "r1", "text": GOOD}) + "\n{oops\n")
     out = tmp_path / "labeled"
-    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell"}
-    result = subprocess.run([CLI, "predict", str(folder), "--engine", "spark", "--model",
-                             str(tiny_model_dir), "-o", str(out)], capture_output=True,
-                            text=True, timeout=300, env=env, check=False)
-    assert result.returncode == 1, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("newsevents")]
+    code = main(["predict", str(folder), "--engine", "spark", "--model", str(tiny_model_dir),
+                 "-o", str(out)])
+    assert code == 1
+    lines = capsys.readouterr().err.splitlines()
     assert sorted(lines[:-1]) == sorted(
         [f"newsevents predict: error: {folder / 'feed.jsonl'}:2: malformed JSON (Expecting "
          "property name enclosed in double quotes)",
