@@ -101,6 +101,6 @@ def test_registry_route_gives_the_same_labels(spark, registry, tiny_model_dir):
         frame["labels"] = frame["labels"].map(list)
         frame.sort_values(key, inplace=True, ignore_index=True)
     assert len(direct) == 5 and direct["labels"].map(len).sum() > 0
-    pd.testing.assert_frame_equal(via_registry, direct, check_dtype=False)
+    pd.testing.assert_frame_equal(via_registry, direct, check_dtype=False, check_exact=True)
     assert [(r.article_id, r.error) for r in split.errors.collect()] == [
         ("caption", "caption: no sentences found")]

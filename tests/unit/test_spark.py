@@ -86,6 +86,11 @@ def comparable(frame):
     return frame
 
 
+def same(left, right):
+    """Equal values in every row and column, floats included (no tolerance)."""
+    pd.testing.assert_frame_equal(left, right, check_dtype=False, check_exact=True)
+
+
 def test_same_answers_as_the_local_engine(spark, inputs, predictor, local_run, tmp_path):
     local, local_report = local_run
     out = tmp_path / "labeled"
@@ -94,7 +99,7 @@ def test_same_answers_as_the_local_engine(spark, inputs, predictor, local_run, t
     labeled = pd.read_parquet(out / "sentences")
     assert list(labeled.columns) == list(local.columns)
     assert len(local) > 1000 and local["article_id"].nunique() == N_ARTICLES
-    pd.testing.assert_frame_equal(comparable(labeled), comparable(local), check_dtype=False)
+    same(comparable(labeled), comparable(local))
     assert (report.sentences, report.articles) == (local_report.sentences,
                                                     local_report.articles)
     assert report.files == 5
@@ -132,7 +137,7 @@ def test_dataframe_api_labels_and_reports_bad_records(spark, records, predictor)
                               "labels": s.labels,
                               **{f"score_{n}": v for n, v in s.scores.items()}}
                              for r in good for s in predictor.label_article(r["text"], r["id"])])
-    pd.testing.assert_frame_equal(comparable(rows), comparable(expected), check_dtype=False)
+    same(comparable(rows), comparable(expected))
     errors = {r.article_id: r.error for r in frames.errors.collect()}
     assert errors == {"none": "none: no text", "furniture": "furniture: no sentences found",
                       "empty": "empty: no sentences found"}
