@@ -16,10 +16,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $@
 
-install: $(STAMP)  ## create .venv and install the package with its dev tools
+install: $(STAMP)  ## create .venv and install the package with its dev tools and Spark
 
 data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict + Parquet)
 	$(BIN)/newsevents data
@@ -46,6 +46,7 @@ ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store 
 bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, not asserted)
 	$(BIN)/python benchmarks/train_time.py
 	$(BIN)/python benchmarks/predict_speed.py
+	$(BIN)/python benchmarks/spark_speed.py
 
 clean:  ## remove generated data, models and the MLflow store (keeps .venv)
 	rm -rf data/processed models/champion mlflow.db mlartifacts mlruns

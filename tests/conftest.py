@@ -62,3 +62,18 @@ def large_input_dir(tmp_path_factory):
     for i in range(100):
         (directory / f"article-{i:03d}.txt").write_text((text + "\n\n") * 10, encoding="utf-8")
     return directory
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One real ``local[2]`` SparkSession for every Spark test (each start costs seconds)."""
+    engine = pytest.importorskip("newsevents.spark",
+                                 reason="pyspark is not installed (pip install -e '.[spark]')")
+    version = engine.java_version()
+    if version is None or version < engine.session.MIN_JAVA:
+        pytest.skip(f"Spark tests need Java {engine.session.MIN_JAVA}+ and found "
+                    f"{'none' if version is None else f'Java {version}'} (`java -version`)")
+    conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": "2"}
+    with engine.spark_session("local[2]", conf) as session:
+        yield session

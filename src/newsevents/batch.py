@@ -253,24 +253,37 @@ class ChunkResult:
     failures: list[str]
 
 
-def label_chunk(predictor: Predictor, articles: Sequence[Article], unit: str,
-                rows: Formatter, summary: Formatter | None) -> ChunkResult:
-    """Split every article of a chunk, label all its sentences in one model call, format."""
+def label_articles(predictor: Predictor, articles: Sequence[Article], unit: str
+                   ) -> Iterator[tuple[Article, list[LabeledSentence] | str]]:
+    """Split every article of a chunk and label all its sentences in one model call.
+
+    Yields each article with its labeled sentences, or with a one-line failure when it has
+    none. The local and the Spark engine both label through this function.
+    """
     split = UNIT_SPLITTERS[unit]
     per_article = [split(a.text, a.id) for a in articles]
     labeled = predictor.label_sentences([s for sents in per_article for s in sents])
-    failures, row_dicts, summary_dicts, start = [], [], [], 0
+    start = 0
     for article, sentences in zip(articles, per_article, strict=True):
         mine = labeled[start:start + len(sentences)]
         start += len(sentences)
-        if not mine:
-            failures.append(f"{article.source or article.id}: no sentences found")
+        yield article, mine or f"{article.source or article.id}: no sentences found"
+
+
+def label_chunk(predictor: Predictor, articles: Sequence[Article], unit: str,
+                rows: Formatter, summary: Formatter | None) -> ChunkResult:
+    """Label a chunk (:func:`label_articles`) and format its rows and summary."""
+    failures, row_dicts, summary_dicts, n_sentences = [], [], [], 0
+    for article, mine in label_articles(predictor, articles, unit):
+        if isinstance(mine, str):
+            failures.append(mine)
             continue
+        n_sentences += len(mine)
         row_dicts.extend(sentence_row(s) for s in mine)
         if summary is not None:
             summary_dicts.append(summary_row(article, mine, predictor.labels))
     return ChunkResult(rows.format(row_dicts), summary.format(summary_dicts) if summary else "",
-                       len(articles) - len(failures), len(labeled), failures)
+                       len(articles) - len(failures), n_sentences, failures)
 
 
 @cache

@@ -221,12 +221,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="PATH|URI",
                    help="model directory, or an MLflow URI such as models:/newsevents@champion "
                         "(default: models/champion, made by `make train`)")
-    p.add_argument("--output", "-o", type=Path, metavar="FILE",
-                   help="write here, atomically (default: stdout)")
+    p.add_argument("--output", "-o", type=_path_or_uri, metavar="FILE",
+                   help="write here, atomically (default: stdout); with --engine spark, a "
+                        "directory or a URI such as hdfs://... (required)")
     # Choices spelled out, not imported from newsevents.batch: building the parser for every
     # command must not import numpy.
-    p.add_argument("--format", choices=("jsonl", "csv"),
-                   help="output format (default: from the --output suffix, else jsonl)")
+    p.add_argument("--format", choices=("jsonl", "csv", "parquet"),
+                   help="output format (default: from the --output suffix, else jsonl; "
+                        "parquet with --engine spark, which writes parquet or jsonl)")
     p.add_argument("--unit", choices=("article", "sentence"), default="article",
                    help="article: clean and split each text into sentences (default); "
                         "sentence: each line or record is one sentence, not split")
@@ -239,11 +241,25 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, metavar="N",
                    help="worker processes (default: all cores for inputs of 2 MiB or more, "
                         "else 1)")
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="local: this machine's cores (default); spark: a Spark job (needs "
+                        "the [spark] extra and Java 17+) writing OUTPUT/sentences/, "
+                        "OUTPUT/errors/ and OUTPUT/report.json")
     p.set_defaults(func=_cmd_predict)
+
+
+def _path_or_uri(value: str) -> Path | str:
+    # Path() would fold "hdfs://host/x" into "hdfs:/host/x"; URIs are for Spark and stay text.
+    return value if "://" in value else Path(value)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import os
+
+    if args.engine == "spark":
+        return _cmd_predict_spark(args)
+    if args.format == "parquet" or isinstance(args.output, str):
+        raise UserError("Parquet output and URI outputs need --engine spark", EXIT_USAGE)
 
     from newsevents.batch import infer_format, label_batch
 
@@ -274,6 +290,36 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return code
     where = f" -> {args.output}" if args.output else ""
     print(f"newsevents predict: {report.summary_line()}{where}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def _cmd_predict_spark(args: argparse.Namespace) -> int:
+    """``predict --engine spark``: one Spark job, its output committed only when it succeeds."""
+    unsupported = [flag for flag, value in (("--summary", args.summary), ("--errors", args.errors),
+                                            ("--jobs", args.jobs)) if value is not None]
+    if unsupported:
+        raise UserError(f"{', '.join(unsupported)}: not available with --engine spark (failed "
+                        "records go to OUTPUT/errors/)", EXIT_USAGE)
+    if args.output is None or args.format == "csv" or "-" in args.inputs:
+        raise UserError("--engine spark reads files (not stdin) and needs --output DIR; it "
+                        "writes parquet (default) or jsonl", EXIT_USAGE)
+    if isinstance(args.output, Path) and not args.output.resolve().parent.is_dir():
+        raise UserError(f"{args.output}: directory {args.output.parent} does not exist")
+    try:
+        from newsevents import spark
+    except ImportError as exc:
+        raise UserError(f"--engine spark needs pyspark ({exc}); install the extra: "
+                        "pip install 'newsevents[spark]'") from None
+    predictor = _load_predictor(args.model)
+    with spark.spark_session() as session:
+        frames = spark.label_files(session, args.inputs, predictor, unit=args.unit)
+        report = frames.write(str(args.output), args.format or "parquet")
+    for message in report.failures:
+        print(f"newsevents predict: error: {message}", file=sys.stderr)
+    if report.failed > len(report.failures):
+        print(f"newsevents predict: {report.failed - len(report.failures):,} more errors in "
+              f"{args.output}/errors/", file=sys.stderr)
+    print(f"newsevents predict: {report.summary_line()} -> {args.output}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
@@ -335,6 +381,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         errors.append(sys.modules["newsevents.config"].ConfigError)
     if "newsevents.dataset" in sys.modules:
         errors.append(sys.modules["newsevents.dataset"].AnnotationError)
+    if "newsevents.spark.session" in sys.modules:
+        errors.append(sys.modules["newsevents.spark.session"].SparkEngineError)
     return tuple(errors)
 
 

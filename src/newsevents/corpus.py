@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
@@ -302,15 +302,16 @@ def split_article(text: str, article_id: str = "", splitter: str = DEFAULT_SPLIT
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CorpusError(f"{path}: file too large ({size / 2**20:.0f} MiB > "
-                              f"{MAX_FILE_BYTES / 2**20:.0f} MiB limit)")
-        data = path.read_bytes()
+        _check_size(path.stat().st_size, str(path))
+        return path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    check_text_bytes(data, str(path))
-    return data
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_FILE_BYTES:
+        raise CorpusError(f"{source}: file too large ({size / 2**20:.0f} MiB > "
+                          f"{MAX_FILE_BYTES / 2**20:.0f} MiB limit)")
 
 
 def check_text_bytes(data: bytes, source: str, what: str = "file") -> None:
@@ -403,22 +404,36 @@ def read_file(path: str | Path, errors: list[str] | None = None) -> Iterator[Art
     reading goes on with the next record.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    _check_suffix(path.suffix.lower(), str(path))
+    yield from read_bytes(_read_bytes(path), str(path), errors)
+
+
+def _check_suffix(suffix: str, source: str) -> None:
     if suffix not in READABLE_SUFFIXES:
-        raise CorpusError(f"{path}: unsupported file type {suffix or '(none)'!r} "
+        raise CorpusError(f"{source}: unsupported file type {suffix or '(none)'!r} "
                           f"(expected one of {', '.join(sorted(READABLE_SUFFIXES))})")
-    text = decode(_read_bytes(path), str(path))
+
+
+def read_bytes(data: bytes, source: str, errors: list[str] | None = None) -> Iterator[Article]:
+    """The articles in ``data``, the contents of the file ``source`` (a path or a URI), as
+    :func:`read_file` reads them: for bytes read elsewhere (by Spark, say)."""
+    name = PurePosixPath(source)
+    suffix = name.suffix.lower()
+    _check_suffix(suffix, source)
+    _check_size(len(data), source)
+    check_text_bytes(data, source)
+    text = decode(data, source)
     if suffix in TEXT_SUFFIXES:
-        yield Article(path.stem, text, str(path))
+        yield Article(name.stem, text, source)
     elif suffix in HTML_SUFFIXES:
         body = html_to_text(text)
         if not body.strip():
-            raise CorpusError(f"{path}: no article text found in the HTML")
-        yield Article(path.stem, body, str(path))
+            raise CorpusError(f"{source}: no article text found in the HTML")
+        yield Article(name.stem, body, source)
     elif suffix == ".jsonl":
-        yield from _records_jsonl(text, str(path), path.stem, errors)
+        yield from _records_jsonl(text, source, name.stem, errors)
     else:
-        yield from _records_csv(text, str(path), path.stem, errors)
+        yield from _records_csv(text, source, name.stem, errors)
 
 
 def iter_input_files(inputs: list[str | Path]) -> Iterator[Path]:

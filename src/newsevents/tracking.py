@@ -366,3 +366,19 @@ def log_pyfunc_model(model_dir: Path, labels: list[str], example: list[str]) -> 
         code_paths=[str(Path(__file__).parent)],
     )
     return info.model_uri
+
+
+def spark_udf(spark: Any, model_uri: str = f"models:/{REGISTERED_MODEL}@{CHAMPION}",
+              env_manager: str = "local") -> Any:
+    """The registered pyfunc as a Spark UDF (``mlflow.pyfunc.spark_udf``) over this store.
+
+    One sentence in per row (split articles first: ``newsevents.spark.split_dataframe``), a
+    struct out with ``labels`` (``;``-separated) and one ``score_<label>`` per label, typed from
+    the model's signature. ``newsevents.spark.apply_pyfunc_udf`` turns it into the local
+    engine's columns. ``env_manager="local"``: executors use the Python Spark gives them.
+    """
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return mlflow.pyfunc.spark_udf(spark, model_uri, env_manager=env_manager)

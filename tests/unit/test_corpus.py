@@ -180,3 +180,20 @@ def test_html_main_text_is_extracted(tmp_path):
     texts = [s.text for s in split_article(article.text)]
     assert "The money will fund clinics." in texts
     assert not any("Subscribe" in t or "Home |" in t for t in texts)
+
+
+def test_read_bytes_reads_contents_as_read_file_reads_the_file(tmp_path):
+    from newsevents.corpus import read_bytes, read_file
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"id": "a", "text": "One."}\n{oops\n{"text": "Two."}\n', encoding="utf-8")
+    from_file, from_bytes = [], []
+    expected = list(read_file(feed, from_file))
+    assert list(read_bytes(feed.read_bytes(), str(feed), from_bytes)) == expected
+    assert from_bytes == from_file == [f"{feed}:2: malformed JSON (Expecting property name "
+                                       "enclosed in double quotes)"]
+    assert [a.id for a in expected] == ["a", "feed:3"]
+    assert [(a.id, a.source) for a in read_bytes(b"Text.", "hdfs://nn/news/kenya.txt")] == [
+        ("kenya", "hdfs://nn/news/kenya.txt")]
+    with pytest.raises(CorpusError, match=r"^hdfs://nn/x\.pdf: unsupported file type"):
+        list(read_bytes(b"%PDF", "hdfs://nn/x.pdf"))
