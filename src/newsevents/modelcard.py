@@ -37,7 +37,7 @@ class CardFacts:
     schema: LabelSchema
     features: Sequence[str]
     model: str
-    thresholds: Sequence[float]
+    thresholds: Sequence[float]  # empty for a multiclass model (the top label wins)
     data_source: str
     data_digest: str
     documents: int  # real training documents (0: the data has no document column)
@@ -96,9 +96,9 @@ def render(facts: CardFacts, metrics: Mapping[str, float]) -> str:
         "find and count sentences that report these events, with a person checking what "
         "matters; it does not tell whether a report is true.", "",
         "| label | definition | threshold |", "|---|---|---|",
-        *(f"| `{label.name}` | {label.definition} | "
-          f"{'–' if multiclass else f'{t:.3f}'} |"
-          for label, t in zip(facts.schema.labels, facts.thresholds, strict=True)),
+        *(f"| `{label.name}` | {label.definition} | {'–' if t is None else f'{t:.3f}'} |"
+          for label, t in zip(facts.schema.labels, facts.thresholds or [None] * len(names),
+                              strict=True)),
         "", rule + (f" Labeling rules: `{facts.schema.guideline}`."
                     if facts.schema.guideline else ""), "",
         "## Model", "",

@@ -223,7 +223,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
         facts = CardFacts(
             name=config.name, description=config.description, schema=schema,
             features=[f.type for f in config.features], model=config.model.type,
-            thresholds=list(thresholds), data_source=source, data_digest=digest,
+            thresholds=[] if thresholds is None else list(thresholds), data_source=source,
+            data_digest=digest,
             documents=real["article_id"].nunique() if documents else 0, cv_unit=cv_unit,
             folds=ev.folds, repeats=ev.repeats, bootstrap=ev.bootstrap,
             config_path=config.path, run_id=run_id)

@@ -86,3 +86,9 @@ def test_headline_is_a_one_row_markdown_table():
     lines = headline(metrics()).splitlines()
     assert len(lines) == 3 and lines[1].count("---") == len(lines[0].split("|")) - 2
     assert "0.700 [0.550, 0.800]" in lines[2] and "0.720" in lines[2]
+
+
+def test_a_multiclass_card_has_no_thresholds():
+    schema = LabelSchema(SCHEMA.labels, source="labels.yaml", type="multiclass")
+    card = render(facts(schema=schema, thresholds=[]), metrics())
+    assert "| `rain` | It rains. | – |" in card and "highest score" in card
