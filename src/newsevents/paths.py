@@ -24,6 +24,8 @@ AUTHORED_ANNOTATIONS = ANNOTATIONS / "authored.csv"
 # Sentences of new articles labeled with `newsevents annotate` (real news, scored like seed).
 ANNOTATED = ANNOTATIONS / "annotated.csv"
 PROCESSED = DATA / "processed"
+# Contextual-encoder vectors of training sentences, by encoder digest (see embedding_cache).
+ENCODER_CACHE = PROCESSED / "encoder-cache"
 DEFAULT_SCHEMA = DATA / "labels.yaml"
 EXTERNAL_ANNOTATIONS = ANNOTATIONS / "external"
 EXPERIMENTS = ROOT / "experiments"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,7 @@ class Predictor:
         try:
             shape = np.shape(self.model.predict_proba(["A probe sentence."]))
         except Exception as exc:
+            _raise_if_encoder_unavailable(model_file.parent, exc)
             raise ModelError(f"{model_file}: model cannot predict ({type(exc).__name__}: "
                              f"{exc})") from None
         if shape != (1, len(self.labels)):
@@ -279,9 +281,18 @@ def _load_scorer(directory: Path, files: dict[str, str]) -> scorer.LinearScorer:
         _verify(directory / name, sha256)
     try:
         return scorer.LinearScorer.load(directory)
-    except Exception as exc:  # digests matched, so this is a bug or a foreign format
+    except Exception as exc:  # digests matched: a missing encoder, a bug or a foreign format
+        _raise_if_encoder_unavailable(directory, exc)
         raise ModelError(f"{directory}: cannot load the numpy scorer ({type(exc).__name__}: "
                          f"{exc})") from None
+
+
+def _raise_if_encoder_unavailable(directory: Path, exc: BaseException) -> None:
+    """An accurate-tier model whose encoder is missing: say so, with the fix, in one line."""
+    # Looked up, not imported: only models that use an encoder ever load that module.
+    module = sys.modules.get("newsevents.encoder")
+    if module is not None and isinstance(exc, module.EncoderUnavailable):
+        raise ModelError(f"{directory}: {exc}") from None
 
 
 def _download_mlflow_model(uri: str) -> Path:

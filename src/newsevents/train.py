@@ -41,7 +41,7 @@ from newsevents.evaluate import (
     plot_pr_curves,
 )
 from newsevents.labels import LabelSchema, load_schema
-from newsevents.models import build_pipeline
+from newsevents.models import build_pipeline, encoders_used, prefetch_features
 from newsevents.predict import MODEL_FILE, save_model_dir
 
 SUMMARY_METRICS = ("macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "micro_f1",
@@ -117,6 +117,10 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
     extra = table[table["source"] == AUTHORED] if config.data.authored else table.iloc[:0]
     pipeline = build_pipeline(config, schema)
     ev = config.evaluation
+    # A contextual encoder encodes every sentence once, here, into its disk cache; the folds
+    # (in worker processes) then only read vectors.
+    prefetch_features(pipeline, [*corpus["text"], *extra["text"],
+                                 *([] if external is None else external["text"])])
 
     total = n_fold_jobs(ev.folds, ev.repeats, corpus)
     with tqdm(total=total, desc=f"{config.name}: folds", unit="fold", leave=False,
@@ -153,6 +157,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
             "data_digest": digest, "schema_digest": schema.digest,
             "library_versions": _library_versions(),
         }
+        if encoders := encoders_used(model):
+            metadata["encoders"] = encoders
         save_model_dir(model_dir, model, schema.names, thresholds,
                        check_texts=list(training["text"]), **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
