@@ -94,7 +94,7 @@ def sha256(path: Path) -> str:
 FILES = ("model.safetensors", "config.json", "tokenizer.json", "1_Pooling/config.json")
 
 
-def package(weights: Path, wheels: Path, arch: str, parts: int = 3, quantize: str = "int8"):
+def package(weights: Path, wheels: Path, arch: str, parts: int = 3):
     """Wheels carrying ``weights`` as ``parts`` consecutive pieces of one zip, and the
     :class:`~newsevents.encoder.EncoderSpec` that pins them."""
     from newsevents.encoder import EncoderSpec, Package
@@ -120,7 +120,7 @@ def package(weights: Path, wheels: Path, arch: str, parts: int = 3, quantize: st
                        packages=tuple(packages),
                        files={n: sha256(weights / n) for n in FILES},
                        archive_sha256=hashlib.sha256(archive).hexdigest(), archive_root="tiny",
-                       dim=HIDDEN, max_length=16, quantize=quantize)
+                       dim=HIDDEN, max_length=16)
 
 
 def reference_forward(weights: Path, ids: list[int]) -> np.ndarray:

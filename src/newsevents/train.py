@@ -61,6 +61,7 @@ class RunResult:
     data_digest: str = ""
     promoted: bool = False
     message: str = ""
+    tier: str = "fast"  # "accurate" when the model needs a contextual encoder
 
 
 def _say(message: str) -> None:
@@ -177,7 +178,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int,
     return RunResult(config.name, metrics, schema.names,
                      {"cv": t_cv, "fit": t_fit, "log": t_log,
                       "total": time.perf_counter() - started},
-                     logged.run_id, logged.version, digest)
+                     logged.run_id, logged.version, digest,
+                     tier="accurate" if metadata.get("encoders") else "fast")
 
 
 def _write_artifacts(directory: Path, evaluation, schema: LabelSchema,
@@ -216,15 +218,20 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
              f"[{m['macro_f1_ci_low']:.3f}, {m['macro_f1_ci_high']:.3f}], "
              f"new-story macro-F1 {m['loso_macro_f1']:.3f}, {result.seconds['total']:.1f} s")
-    if not results:
-        return results
-    best = max(results, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
-    best.promoted, best.message = tracking.promote_unless_worse(
-        best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest)
-    _say(best.message)
-    if export and (best.promoted or not (paths.CHAMPION_DIR / MODEL_FILE).exists()):
-        target = tracking.export_champion()
-        _say(f"exported champion to {target}")
+    # Each tier has its own alias and export: the champion (models/champion, the default that
+    # `make train` exports) is the best model that needs no contextual encoder; the best
+    # accurate-tier model goes to models/accurate. Predictions come from either with --model.
+    for tier, alias, target in (("fast", tracking.CHAMPION, paths.CHAMPION_DIR),
+                                ("accurate", tracking.ACCURATE, paths.ACCURATE_DIR)):
+        candidates = [r for r in results if r.tier == tier]
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
+        best.promoted, best.message = tracking.promote_unless_worse(
+            best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, alias)
+        _say(best.message)
+        if export and (best.promoted or not (target / MODEL_FILE).exists()):
+            _say(f"exported {alias} to {tracking.export_champion(target, alias)}")
     return results
 
 
@@ -241,7 +248,7 @@ def summary_table(results: list[RunResult]) -> str:
         m = r.metrics
         ci = f"{m['macro_f1']:.3f} [{m['macro_f1_ci_low']:.2f},{m['macro_f1_ci_high']:.2f}]"
         per = " ".join(f"{m.get(f'f1_{n}', float('nan')):>8.3f}" for n in labels)
-        mark = "  ← champion" if r.promoted else ""
+        mark = ("  ← champion" if r.tier == "fast" else "  ← accurate") if r.promoted else ""
         un = f"{m['un_macro_f1']:>6.3f}" if "un_macro_f1" in m else f"{'–':>6}"
         lines.append(f"{r.name:<26} {ci:<22} {m['loso_macro_f1']:>9.3f} {un} {per} "
                      f"{r.seconds['total']:>5.1f}s  v{r.version}{mark}")
