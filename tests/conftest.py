@@ -72,7 +72,7 @@ def tiny_encoder(tmp_path_factory):
     install(spec.name, wheels=root / "wheels", say=lambda _: None)
     yield spec.name
     encoder.ENCODERS.pop(spec.name, None)
-    encoder._LOADED.clear()
+    encoder.clear_cache()
     if old is None:
         os.environ.pop("NEWSEVENTS_ENCODERS", None)
     else:

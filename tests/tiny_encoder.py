@@ -100,11 +100,14 @@ def package(weights: Path, wheels: Path, arch: str, parts: int = 3):
     from newsevents.encoder import EncoderSpec, Package
 
     wheels.mkdir(parents=True, exist_ok=True)
+    def entry(name: str) -> zipfile.ZipInfo:  # fixed timestamps: the same bytes every time
+        return zipfile.ZipInfo(name, date_time=(2024, 10, 8, 0, 0, 0))
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name in FILES:
-            zf.write(weights / name, f"tiny/{name}")
-        zf.writestr("tiny/desktop.ini", "not part of the model")
+            zf.writestr(entry(f"tiny/{name}"), (weights / name).read_bytes())
+        zf.writestr(entry("tiny/desktop.ini"), "not part of the model")
     archive = buffer.getvalue()
     size = math.ceil(len(archive) / parts)
     packages = []
@@ -113,8 +116,8 @@ def package(weights: Path, wheels: Path, arch: str, parts: int = 3):
         member = f"tiny_part_{i}/input/weights.zip.{i}"
         wheel = wheels / f"{name.replace('-', '_')}-0.0.1-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as zf:
-            zf.writestr(member, archive[i * size:(i + 1) * size])
-            zf.writestr(f"tiny_part_{i}/__init__.py", "raise SystemExit('never imported')")
+            zf.writestr(entry(member), archive[i * size:(i + 1) * size])
+            zf.writestr(entry(f"tiny_part_{i}/__init__.py"), "raise SystemExit('never imported')")
         packages.append(Package(name, "0.0.1", sha256(wheel), member))
     return EncoderSpec(name=f"tiny-{arch}", upstream=f"a tiny random {arch} (tests)",
                        packages=tuple(packages),

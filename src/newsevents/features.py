@@ -156,8 +156,10 @@ class ContextualEmbeddings(TransformerMixin, BaseEstimator):
         self.cache_dir = cache_dir
 
     def fit(self, X: Iterable[str], y: object = None) -> ContextualEmbeddings:
-        encoder = self._encoder()
-        self.digest_, self.dim_ = encoder.digest, encoder.dim
+        from newsevents.encoder import encoder_identity
+
+        # The install record, checked; the encoder itself loads only if a vector is missing.
+        self.digest_, self.dim_ = encoder_identity(self.model)
         return self
 
     def _encoder(self):  # -> newsevents.encoder.SentenceEncoder
@@ -194,15 +196,19 @@ class ContextualEmbeddings(TransformerMixin, BaseEstimator):
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in store}
         fresh: dict[bytes, np.ndarray] = {}
         if missing:
-            vectors = self._encoder().encode(list(missing.values()))
-            fresh = dict(zip(missing, vectors, strict=True))
-            if persist and (disk := self._disk()) is not None:
-                disk.add(list(missing), vectors)
-            if len(store) + len(fresh) > _CONTEXTUAL_STORE_SIZE:
-                store.clear()  # bounded: a long prediction stream must not grow memory
-            store.update(fresh)
-        return np.array([fresh[k] if k in fresh else store[k] for k in keys],
-                        dtype=np.float32).reshape(len(texts), self.dim_)
+            fresh = dict(zip(missing, self._encoder().encode(list(missing.values())),
+                             strict=True))
+        out = np.array([fresh[k] if k in fresh else store[k] for k in keys],
+                       dtype=np.float32).reshape(len(texts), self.dim_)
+        if persist and (disk := self._disk()) is not None:
+            # What the disk lacks, not what memory lacked: another run may have filled memory.
+            on_disk = disk.load()
+            absent = {k: i for i, k in enumerate(keys) if k not in on_disk}
+            disk.add(list(absent), out[list(absent.values())])
+        if len(store) + len(fresh) > _CONTEXTUAL_STORE_SIZE:
+            store.clear()  # bounded: a long prediction stream must not grow memory
+        store.update(fresh)
+        return out
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
         return self._vectors(_as_list(X), persist=False)

@@ -134,3 +134,30 @@ def test_same_config_gives_identical_metrics(project):
     timing = {"cv_seconds", "final_fit_seconds"}
     assert {k: v for k, v in first.metrics.items() if k not in timing} == {
         k: v for k, v in second.metrics.items() if k not in timing}
+
+
+def test_accurate_tier_has_its_own_alias_and_cache(project, tiny_encoder, monkeypatch):
+    from newsevents import paths, tracking
+    from newsevents.config import load_config
+    from newsevents.predict import Predictor
+    from newsevents.train import train
+
+    monkeypatch.setattr(paths, "ENCODER_CACHE", project / "cache")
+    config = yaml.safe_load((project / "good.yaml").read_text())
+    config.update(name="acc", features=[*config["features"],
+                                        {"type": "encoder", "model": tiny_encoder}])
+    (project / "acc.yaml").write_text(yaml.safe_dump(config))
+    # One process: the tiny encoder is registered in this one only.
+    good, acc = train([load_config(project / "good.yaml"), load_config(project / "acc.yaml")],
+                      export=False, n_jobs=1)
+    assert (good.tier, acc.tier) == ("fast", "accurate")
+    assert good.promoted and acc.promoted
+    assert tracking.champion()[0] == good.version  # the default stays the fast model
+    assert tracking.champion(tracking.ACCURATE)[0] == acc.version
+    assert len(list((project / "cache").rglob("shard-*.npz"))) == 1  # encoded once, up front
+    exported = tracking.export_champion(project / "models" / "accurate", tracking.ACCURATE)
+    predictor = Predictor.load(exported)
+    assert predictor.engine == "numpy"
+    assert predictor.metadata["encoders"][0]["name"] == tiny_encoder
+    [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])
+    assert "weather" in rain.labels

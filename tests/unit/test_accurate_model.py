@@ -71,13 +71,13 @@ def test_cli_predict_takes_an_accurate_model(accurate_dir, tmp_path, capsys):
 def test_missing_or_other_encoder_is_one_clear_error(accurate_dir, tiny_encoder, tmp_path,
                                                      monkeypatch):
     directory, _ = accurate_dir
-    encoder._LOADED.clear()
+    encoder.clear_cache()
     monkeypatch.setenv("NEWSEVENTS_ENCODERS", str(tmp_path / "nothing"))
     with pytest.raises(ModelError, match=r"not installed .*newsevents encoder install tiny-bert"):
         Predictor.load(directory)
     # The same name, another build: the model refuses it rather than score with it.
     monkeypatch.undo()
-    encoder._LOADED.clear()
+    encoder.clear_cache()
     spec = json.loads((directory / "scorer.json").read_text())
     for block in spec["blocks"]:
         if block["type"] == "encoder":

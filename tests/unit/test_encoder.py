@@ -31,9 +31,9 @@ SENTENCES = ["Japan pledged $50 million in aid to Kenya.",
 
 @pytest.fixture(autouse=True)
 def _fresh_loads():
-    encoder._LOADED.clear()
+    encoder.clear_cache()
     yield
-    encoder._LOADED.clear()
+    encoder.clear_cache()
 
 
 def test_relative_position_buckets_match_transformers():
