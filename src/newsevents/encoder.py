@@ -263,16 +263,23 @@ def encoder_identity(name: str = DEFAULT_ENCODER, directory: Path | None = None
     return record["runtime_files"][MODEL_FILE], int(record["dim"])
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, directory: Path | None = None) -> SentenceEncoder:
+def load_encoder(name: str = DEFAULT_ENCODER, directory: Path | None = None,
+                 expected: str | None = None) -> SentenceEncoder:
     """The installed encoder ``name``, its files checked (loaded once per process).
 
     Raises :class:`EncoderUnavailable` with a one-line fix when the extra is missing, the
-    encoder is not installed, or its files do not match the install record and the pins.
+    encoder is not installed, its files do not match the install record and the pins, or its
+    digest is not ``expected`` (the build a model was trained with).
     """
     directory, record = _checked_record(name, directory)
+    digest = record["runtime_files"][MODEL_FILE]
+    if expected is not None and digest != expected:
+        raise EncoderUnavailable(
+            f"this model was trained with encoder {name!r} build {expected[:12]}…, but the "
+            f"installed build is {digest[:12]}…; retrain the model or install the same build")
     key = (name, str(directory))
     if key not in _LOADED:
         _LOADED[key] = SentenceEncoder(directory / MODEL_FILE, directory / TOKENIZER_FILE,
-                                       name=name, digest=record["runtime_files"][MODEL_FILE],
+                                       name=name, digest=digest,
                                        max_length=int(record["max_length"]))
     return _LOADED[key]

@@ -162,17 +162,6 @@ class ContextualEmbeddings(TransformerMixin, BaseEstimator):
         self.digest_, self.dim_ = encoder_identity(self.model)
         return self
 
-    def _encoder(self):  # -> newsevents.encoder.SentenceEncoder
-        from newsevents.encoder import EncoderUnavailable, load_encoder
-
-        encoder = load_encoder(self.model)
-        expected = getattr(self, "digest_", None)
-        if expected is not None and encoder.digest != expected:
-            raise EncoderUnavailable(
-                f"this model was fitted with encoder {self.model!r} build {expected[:12]}…, "
-                f"but the installed build is {encoder.digest[:12]}…; retrain the model")
-        return encoder
-
     def _store(self) -> dict[bytes, np.ndarray]:
         store = _CONTEXTUAL_STORE.get(self.digest_)
         if store is None:
@@ -196,8 +185,10 @@ class ContextualEmbeddings(TransformerMixin, BaseEstimator):
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in store}
         fresh: dict[bytes, np.ndarray] = {}
         if missing:
-            fresh = dict(zip(missing, self._encoder().encode(list(missing.values())),
-                             strict=True))
+            from newsevents.encoder import load_encoder
+
+            encoder = load_encoder(self.model, expected=self.digest_)
+            fresh = dict(zip(missing, encoder.encode(list(missing.values())), strict=True))
         out = np.array([fresh[k] if k in fresh else store[k] for k in keys],
                        dtype=np.float32).reshape(len(texts), self.dim_)
         if persist and (disk := self._disk()) is not None:

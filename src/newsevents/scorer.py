@@ -204,12 +204,7 @@ class Encoder:
         if self._encoder is None:
             from newsevents.encoder import EncoderUnavailable, load_encoder
 
-            encoder = load_encoder(self.name)
-            if encoder.digest != self.sha256:
-                raise EncoderUnavailable(
-                    f"this model was trained with encoder {self.name!r} build "
-                    f"{self.sha256[:12]}…, but the installed build is {encoder.digest[:12]}…; "
-                    "retrain the model or install the same build")
+            encoder = load_encoder(self.name, expected=self.sha256)
             if encoder.dim != self.width:
                 raise EncoderUnavailable(f"encoder {self.name!r} gives {encoder.dim}-d vectors, "
                                          f"the model expects {self.width}")
