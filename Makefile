@@ -47,6 +47,7 @@ ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:$(PORT) over the project's store
 bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, not asserted)
 	$(BIN)/python benchmarks/train_time.py
 	$(BIN)/python benchmarks/predict_speed.py
+	$(BIN)/python benchmarks/tiers.py
 
 clean:  ## remove generated data, models and the MLflow store (keeps .venv)
 	rm -rf data/processed models/champion models/accurate mlflow.db mlartifacts mlruns

@@ -75,13 +75,16 @@ def labeled_ids() -> set[str]:
 
 
 def excluded_docs(files: list[Path]) -> set[str]:
-    """Document ids to leave out: one per line, or a CSV with a ``doc_id``/``article_id`` column."""
+    """Document ids to leave out: the UN dev set's speeches (an evaluation set: no soft label
+    may come from its documents), plus ``files`` (ids one per line, or a CSV with a
+    ``doc_id``/``article_id``/``speech_id`` column)."""
     docs: set[str] = set()
+    files = [*paths.EXTERNAL_ANNOTATIONS.glob("*.csv"), *files]
     for path in files:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".csv":
             for row in csv.DictReader(io.StringIO(text)):
-                docs.add(row.get("doc_id") or row.get("article_id") or "")
+                docs.add(row.get("doc_id") or row.get("article_id") or row.get("speech_id") or "")
         else:
             docs.update(line.strip() for line in text.splitlines() if line.strip())
     docs.discard("")
