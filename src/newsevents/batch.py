@@ -410,9 +410,8 @@ def label_batch(inputs: Sequence[str | Path], predictor: Predictor,
     started = time.perf_counter()
     failures: list[str] = []
     items = expand_inputs(inputs, failures)
-    # Workers load the model from its directory; an in-memory predictor stays in this process.
-    # A contextual encoder already keeps every core busy (ONNX Runtime threads), and a second
-    # copy would cost another ~500 MB: one process unless asked.
+    # Workers load the model from its directory; an in-memory predictor stays in this process,
+    # and so does an encoder model unless asked (ONNX Runtime already uses every core).
     if predictor.directory is None or (jobs is None and predictor.metadata.get("encoders")):
         jobs = 1
     jobs = choose_jobs(jobs, items)

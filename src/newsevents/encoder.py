@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from newsevents.predict import file_sha256
 
 INSTALL_RECORD = "encoder.json"
 MODEL_FILE = "model.onnx"
@@ -142,14 +143,6 @@ def spec_for(name: str) -> EncoderSpec:
     if name not in ENCODERS:
         raise EncoderUnavailable(f"unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
     return ENCODERS[name]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def install_hint(name: str) -> str:
