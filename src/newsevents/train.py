@@ -48,7 +48,7 @@ from newsevents.evaluate import (
 )
 from newsevents.labels import LabelSchema, SchemaError, load_schema
 from newsevents.modelcard import MODEL_CARD_FILE, CardFacts, headline, render
-from newsevents.models import build_pipeline
+from newsevents.models import build_pipeline, encoders_used, prefetch_features
 from newsevents.predict import MODEL_FILE, save_model_dir
 
 SUMMARY_METRICS = ("macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "micro_f1")
@@ -69,6 +69,7 @@ class RunResult:
     message: str = ""
     cv_unit: str = ""
     model_name: str = ""  # the registered model (one per label schema)
+    tier: str = "fast"  # "accurate" when the model needs a contextual encoder
     # The final model and the held-out rows, kept (not logged) so that only the model that
     # becomes champion is ever scored on the test split.
     model: Any = field(default=None, repr=False)
@@ -182,6 +183,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
     extra = table[table["split"] == AUTHORED] if config.data.authored else table.iloc[:0]
     pipeline = build_pipeline(config, schema)
     ev = config.evaluation
+    # A contextual encoder encodes every sentence once, here, into its disk cache; the folds
+    # (in worker processes) then only read vectors.
+    prefetch_features(pipeline, [*real["text"], *extra["text"]])
 
     total = n_fold_jobs(ev.folds, ev.repeats, real)
     with tqdm(total=total, desc=f"{config.name}: folds", unit="fold", leave=False,
@@ -217,6 +221,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
             "data_digest": digest, "schema_digest": schema.digest,
             "library_versions": _library_versions(),
         }
+        if encoders := encoders_used(model):
+            metadata["encoders"] = encoders
         save_model_dir(model_dir, model, schema.names, thresholds,
                        check_texts=list(training["text"]), schema_type=schema.type, **metadata)
         _write_artifacts(artifact_dir, evaluation, schema, config)
@@ -252,6 +258,7 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
                      {"load": data.seconds, "cv": t_cv, "fit": t_fit, "export": t_export,
                       "log": t_log, "total": time.perf_counter() - started},
                      logged.run_id, logged.version, digest, cv_unit=cv_unit,
+                     tier="accurate" if metadata.get("encoders") else "fast",
                      model_name=model_home(schema)[0], model=model, thresholds=thresholds,
                      test_table=table[table["split"] == TEST].reset_index(drop=True),
                      schema=schema, card=facts)
@@ -322,23 +329,29 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
              f"[{m['macro_f1_ci_low']:.3f}, {m['macro_f1_ci_high']:.3f}] "
              f"(grouped CV by {result.cv_unit}), {result.seconds['total']:.1f} s")
-    for name in dict.fromkeys(r.model_name for r in results):
-        candidates = [r for r in results if r.model_name == name]
+    # One registered model per label schema; in it, each tier has its own alias and export: the
+    # champion (models/champion, what `make train` exports) is the best model that needs no
+    # contextual encoder; the best accurate-tier model goes to models/accurate.
+    for name, tier in dict.fromkeys((r.model_name, r.tier) for r in results):
+        candidates = [r for r in results if (r.model_name, r.tier) == (name, tier)]
         best = max(candidates, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
+        alias = tracking.CHAMPION if tier == "fast" else tracking.ACCURATE
+        home = model_home(best.schema)[1]
+        target = home if tier == "fast" else home.with_name(tracking.ACCURATE)
         best.promoted, best.message = tracking.promote_unless_worse(
-            best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, name)
+            best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, name,
+            alias)
         _say(f"{name}: {best.message}")
-        target = model_home(best.schema)[1]
         card = None
         if best.promoted:
             test = score_test_split(best)
             best.metrics.update(test)
             tracking.log_metrics(best.run_id, test)
-            if test:  # the champion's card gains its test-split scores
+            if test:  # the promoted model's card gains its test-split scores
                 card = render(best.card, best.metrics)
                 tracking.log_text(best.run_id, card, MODEL_CARD_FILE)
         if export and (best.promoted or not (target / MODEL_FILE).exists()):
-            _say(f"exported champion to {tracking.export_champion(target, name)}")
+            _say(f"exported {alias} to {tracking.export_champion(target, name, alias)}")
             if card is not None:
                 (target / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
     return results
@@ -362,7 +375,7 @@ def summary_table(results: list[RunResult]) -> str:
         if accuracy:
             ci = f"{ci:<22} {m.get('accuracy', float('nan')):>8.3f}"
         per = " ".join(f"{m.get(f'f1_{n}', float('nan')):>8.3f}" for n in labels)
-        mark = "  ← champion" if r.promoted else ""
+        mark = ("  ← champion" if r.tier == "fast" else "  ← accurate") if r.promoted else ""
         lines.append(f"{r.name:<30} {ci:<22} {per} {r.seconds['total']:>5.1f}s  v{r.version}{mark}")
     unit = results[0].cv_unit
     lines.append(f"macro-F1: grouped cross-validation by {unit} on real sentences (mean over "
@@ -375,7 +388,8 @@ def summary_table(results: list[RunResult]) -> str:
         if "test_macro_f1" in r.metrics:
             m = r.metrics
             per = ", ".join(f"{n} {m[f'test_f1_{n}']:.3f}" for n in labels)
-            lines.append(f"champion {r.name} on the held-out test split "
+            lines.append(f"{'champion' if r.tier == 'fast' else 'accurate'} {r.name} on the "
+                         "held-out test split "
                          f"({int(m['test_n_sentences'])} sentences, "
                          f"{int(m['test_n_documents'])} documents): macro-F1 "
                          f"{m['test_macro_f1']:.3f} [{m['test_macro_f1_ci_low']:.2f},"

@@ -50,7 +50,8 @@ def test_readme_example_trains_predicts_and_leaves_the_default_champion(home, ti
     # A default champion to leave alone: an exported model and its registered version.
     shutil.copytree(tiny_model_dir, paths.CHAMPION_DIR)
     before = digests(paths.CHAMPION_DIR)
-    client = MlflowClient(tracking.tracking_uri())
+    uri = tracking.tracking_uri()
+    client = MlflowClient(uri, uri)  # both: the registry URI would be a previous test's
     client.create_experiment(tracking.EXPERIMENT,
                              artifact_location=(home / "mlartifacts").as_uri())
     tracking.setup()

@@ -230,3 +230,32 @@ def test_ui_command_prints_the_runs_table_address_and_starts_mlflow(project, mon
     assert started == [[sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
                         tracking.tracking_uri(), "--host", "127.0.0.1", "--port", "5099"]]
     assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_accurate_tier_has_its_own_alias_and_cache(project, tiny_encoder, monkeypatch):
+    from newsevents import paths, tracking
+    from newsevents.config import load_config
+    from newsevents.predict import Predictor
+    from newsevents.train import train
+
+    monkeypatch.setattr(paths, "ENCODER_CACHE", project / "cache")
+    config = yaml.safe_load((project / "good.yaml").read_text())
+    config.update(name="acc", features=[*config["features"],
+                                        {"type": "encoder", "model": tiny_encoder}])
+    (project / "acc.yaml").write_text(yaml.safe_dump(config))
+    # One process: the tiny encoder is registered in this one only.
+    good, acc = train([load_config(project / "good.yaml"), load_config(project / "acc.yaml")],
+                      export=False, n_jobs=1)
+    assert (good.tier, acc.tier) == ("fast", "accurate")
+    assert good.promoted and acc.promoted
+    # the default stays the fast model
+    assert tracking.champion(good.model_name)[0] == good.version
+    assert tracking.champion(good.model_name, tracking.ACCURATE)[0] == acc.version
+    assert len(list((project / "cache").rglob("shard-*.npz"))) == 1  # encoded once, up front
+    exported = tracking.export_champion(project / "models" / "accurate", good.model_name,
+                                        tracking.ACCURATE)
+    predictor = Predictor.load(exported)
+    assert predictor.engine == "numpy"
+    assert predictor.metadata["encoders"][0]["name"] == tiny_encoder
+    [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])
+    assert "weather" in rain.labels
