@@ -25,9 +25,11 @@ from newsevents import __version__, paths
 from newsevents.config import BUNDLED, ExperimentConfig, resolve
 from newsevents.dataset import (
     AUTHORED,
+    SOFT,
     TEST,
     TRAIN,
     AnnotationError,
+    add_soft_labels,
     leaking_rows,
     load_labeled_file,
     load_table,
@@ -84,12 +86,25 @@ def _say(message: str) -> None:
 
 
 def load_training_table(config: ExperimentConfig) -> tuple[pd.DataFrame, LabelSchema, str]:
-    """The experiment's labeled table, its schema, and where the data came from."""
+    """The experiment's labeled table, its schema, and where the data came from (soft labels,
+    when the experiment asks for them, are appended: their account is printed in one line)."""
     schema = load_schema(resolve(config.data.schema))
-    if config.data.source == BUNDLED:
-        return load_table(schema), schema, str(paths.ANNOTATIONS)
-    source = resolve(config.data.source)
-    return load_labeled_file(source, schema), schema, str(source.resolve())
+    if config.data.source != BUNDLED:
+        source = resolve(config.data.source)
+        return load_labeled_file(source, schema), schema, str(source.resolve())
+    table = load_table(schema)
+    if config.data.soft_labels:
+        table, message = add_soft_labels(table, schema, resolve(config.data.soft_labels),
+                                         config.data.soft_targets, config.data.soft_weight)
+        _say(message)
+    return table, schema, str(paths.ANNOTATIONS)
+
+
+def data_key(config: ExperimentConfig) -> tuple:
+    """Experiments with equal keys train on the same data (loaded once)."""
+    d = config.data
+    return (d.source, d.schema) + ((d.soft_labels, d.soft_targets, d.soft_weight)
+                                   if d.soft_labels else ())
 
 
 @dataclass
@@ -180,7 +195,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
         table = table[~leaking]
     t0 = time.perf_counter()  # cv_seconds counts cross-validation only, not data loading
     real = table[table["split"] == TRAIN].reset_index(drop=True)
-    extra = table[table["split"] == AUTHORED] if config.data.authored else table.iloc[:0]
+    # Training-only rows: the authored bank (unless the experiment leaves it out) and the
+    # soft-labeled pool sentences (present only when the experiment asked for them).
+    extra = table[table["split"].isin([AUTHORED, SOFT] if config.data.authored else [SOFT])]
     pipeline = build_pipeline(config, schema)
     ev = config.evaluation
     # A contextual encoder encodes every sentence once, here, into its disk cache; the folds
@@ -205,7 +222,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
     cv_unit = "document" if documents else "sentence"
     metrics = dict(evaluation.metrics)
     metrics.update({"n_train_sentences": len(training), "n_real_sentences": len(real),
-                    "n_authored_sentences": len(extra), "n_cv_units": real["unit_id"].nunique(),
+                    "n_authored_sentences": int((extra["split"] == AUTHORED).sum()),
+                    "n_soft_sentences": int((extra["split"] == SOFT).sum()),
+                    "n_cv_units": real["unit_id"].nunique(),
                     "cv_seconds": t_cv, "final_fit_seconds": t_fit})
     digest = data_digest(table)
     summary = SUMMARY_METRICS + (("accuracy",) if schema.multiclass else ())
@@ -309,9 +328,9 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
 
     # Every experiment's data is read and checked before the store is touched: a bad file
     # stops the run with nothing written. Experiments on the same data share one load.
-    loaded: dict[tuple[str, str], TrainingData] = {}
+    loaded: dict[tuple, TrainingData] = {}
     for config in configs:
-        key = (config.data.source, config.data.schema)
+        key = data_key(config)
         if key not in loaded:
             loaded[key] = load_data(config)
             _say(f"data: {len(loaded[key].table)} sentences from {loaded[key].source} "
@@ -322,8 +341,7 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
     results = []
     for i, config in enumerate(configs, start=1):
         _say(f"[{i}/{len(configs)}] {config.name}: evaluating and fitting")
-        result = run_experiment(config, n_jobs=n_jobs,
-                                data=loaded[(config.data.source, config.data.schema)])
+        result = run_experiment(config, n_jobs=n_jobs, data=loaded[data_key(config)])
         results.append(result)
         m = result.metrics
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
