@@ -14,7 +14,8 @@ sentences; the teacher encodes a few dozen per second, so it scores a subset:
    sentence falls in a stratum: pool × the label it scores highest relative to that label's
    threshold, or ``background`` below half of every threshold;
 4. strata get equal shares of ``--n`` (a stratum smaller than its share gives the rest back),
-   at most ``--per-document`` sentences per document, drawn with a fixed seed;
+   drawn with a fixed seed, at most ``--per-document`` sentences per document (rare strata
+   draw first, so that the cap falls on the common ones);
 5. the teacher (``--teacher``, default ``models/accurate``) encodes the subset in chunks, each
    filed in the training encoder cache (``data/processed/encoder-cache/``: an interrupted run
    resumes where it stopped), and scores it;
@@ -41,7 +42,7 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import joblib
@@ -139,23 +140,42 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
 
 
 def draw(table: pd.DataFrame, n: int, per_document: int, seed: int) -> pd.DataFrame:
-    """Equal shares per stratum, at most ``per_document`` per document, fixed seed."""
+    """Equal shares per stratum, at most ``per_document`` chosen per document, fixed seed.
+
+    Rare strata draw first, so that the per-document cap falls on the common ones; what the
+    cap leaves unfilled goes to the strata that still have sentences to give.
+    """
     rng = random.Random(seed)
-    order = list(range(len(table)))
-    rng.shuffle(order)
-    taken: Counter = Counter()
-    members: dict[str, list[int]] = defaultdict(list)
-    for i in order:  # the per-document cap is applied in one random order over all strata
-        doc = (table["source"].iat[i], table["document_id"].iat[i])
-        if taken[doc] < per_document:
-            taken[doc] += 1
-            members[table["stratum"].iat[i]].append(i)
+    members = {key: rng.sample(list(rows), len(rows)) for key, rows in
+               sorted(table.groupby("stratum").indices.items())}
     quota = allocate({k: len(v) for k, v in members.items()}, n)
-    for key in sorted(set(table["stratum"])):
-        print(f"  {key:<40} {int((table['stratum'] == key).sum()):>8} sentences, "
-              f"{quota.get(key, 0):>6} chosen")
-    chosen = sorted(i for key, rows in members.items() for i in rows[:quota.get(key, 0)])
-    return table.iloc[chosen].sort_values(["source", "document_id", "sentence_id"])
+    docs = list(zip(table["source"], table["document_id"], strict=True))
+    taken: Counter = Counter()
+    chosen: dict[str, list[int]] = {k: [] for k in members}
+    cursor = dict.fromkeys(members, 0)
+
+    def take(key: str, limit: int) -> None:
+        while len(chosen[key]) < limit and cursor[key] < len(members[key]):
+            i = members[key][cursor[key]]
+            cursor[key] += 1
+            if taken[docs[i]] < per_document:
+                taken[docs[i]] += 1
+                chosen[key].append(i)
+
+    for key in sorted(members, key=lambda k: len(members[k])):
+        take(key, quota.get(key, 0))
+    while (short := n - sum(map(len, chosen.values()))) > 0:
+        open_ = [k for k in members if cursor[k] < len(members[k])]
+        if not open_:
+            break
+        for key in open_:
+            take(key, len(chosen[key]) + max(1, short // len(open_)))
+            if sum(map(len, chosen.values())) >= n:
+                break
+    for key in members:
+        print(f"  {key:<40} {len(members[key]):>8} sentences, {len(chosen[key]):>6} chosen")
+    rows = sorted(i for picked in chosen.values() for i in picked)
+    return table.iloc[rows].sort_values(["source", "document_id", "sentence_id"])
 
 
 def teacher_scores(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, float]:
@@ -194,6 +214,7 @@ def write(out: Path, chosen: pd.DataFrame, scores: np.ndarray, labels: list[str]
         for row, values in zip(chosen.itertuples(), scores.tolist(), strict=True):
             writer.writerow([row.sentence_id, row.source, row.document_id,
                              row.stratum.split(":", 1)[1], *(f"{v:.3f}" for v in values)])
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a data file of the project
     os.replace(tmp, out)
     side = sidecar(out)
     side.with_suffix(".tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

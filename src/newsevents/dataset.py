@@ -292,7 +292,8 @@ def add_soft_labels(table: pd.DataFrame, schema: LabelSchema, path: Path, target
         return table, message
     real = table[table["split"] != AUTHORED].reset_index(drop=True)
     units = training_only_units(real.assign(held_out=real["split"] == TEST), rows)
-    units = [LABELED if sid in set(table["sentence_id"]) else unit
+    labeled = set(table["sentence_id"])
+    units = [LABELED if sid in labeled else unit
              for sid, unit in zip(rows["sentence_id"], units, strict=True)]
     placed = np.array([not unit.startswith("!") for unit in units])
     rows = rows[placed].assign(story_id=lambda r: r["article_id"],
