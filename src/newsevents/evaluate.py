@@ -25,7 +25,7 @@ from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from newsevents.dataset import multi_hot
+from newsevents.dataset import AUTHORED, multi_hot
 from newsevents.groups import group_folds
 from newsevents.labels import LabelSchema
 
@@ -76,13 +76,16 @@ def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSc
                         inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray | None]:
     """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows.
 
-    A multiclass schema has no thresholds (``None``): no inner cross-validation is run.
+    Thresholds are tuned on the out-of-fold scores of real sentences only: authored ones help
+    the models learn but are far richer in positives than real text, and would pull every
+    threshold down. A multiclass schema has no thresholds (``None``): no inner CV is run.
     """
     texts, y = list(table["text"]), multi_hot(table, schema)
     if schema.multiclass:
         return clone(pipeline).fit(texts, y), None
-    thresholds = choose_thresholds(y, oof_scores(pipeline, texts, y, table, inner_folds, seed))
-    return clone(pipeline).fit(texts, y), thresholds
+    scores = oof_scores(pipeline, texts, y, table, inner_folds, seed)
+    real = (table["split"] != AUTHORED).to_numpy() if "split" in table else slice(None)
+    return clone(pipeline).fit(texts, y), choose_thresholds(y[real], scores[real])
 
 
 def decide(scores: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:
