@@ -189,17 +189,17 @@ def _run_folds(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
                splits: list[tuple[np.ndarray, np.ndarray]], schema: LabelSchema,
                inner_folds: int, seed: int, n_jobs: int
                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Fold results in order. The first two folds run in this process (the first also pays
-    for one-off loading and caching); the rest go to ``n_jobs`` worker processes only when, at
-    the second fold's pace, they would take long enough to pay for starting them
-    (:data:`PARALLEL_MIN_SECONDS`)."""
+    """Fold results in order. The first fold runs in this process; the rest go to ``n_jobs``
+    worker processes only when, at the first fold's pace, they would take long enough to pay
+    for starting them (:data:`PARALLEL_MIN_SECONDS`). The first fold's pace includes one-off
+    loading and caching, so it errs towards workers, which start once per process and are
+    reused by the next experiments."""
     def run(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _run_fold(pipeline, real, extra, *split, schema, inner_folds, seed)
 
-    yield from map(run, splits[:1])
     started = time.perf_counter()
-    yield from map(run, splits[1:2])
-    rest = splits[2:]
+    yield from map(run, splits[:1])
+    rest = splits[1:]
     if n_jobs != 1 and len(rest) > 1 and \
             (time.perf_counter() - started) * len(rest) >= PARALLEL_MIN_SECONDS:
         yield from Parallel(n_jobs=n_jobs, return_as="generator")(
