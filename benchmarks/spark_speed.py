@@ -19,7 +19,6 @@ Figures, not targets. Skips cleanly when ``../shared/corpus/`` lacks the pool.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import re
@@ -30,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from predict_speed import write_un  # this directory is on sys.path when run as a script
+
 from newsevents import paths
 from newsevents.predict import ModelError, Predictor
 
@@ -37,26 +38,6 @@ BIN = Path(sys.executable).parent
 SUMMARY = re.compile(r"([\d,]+) articles?, ([\d,]+) sentences, ([\d,]+) failed")
 ONE_ARTICLE = ("Japan pledged $50 million in humanitarian aid to Kenya on Monday. The two "
                "leaders met in Nairobi and agreed to hold talks in Geneva next month.\n")
-
-
-def write_pool(directory: Path, limit: int | None, per_file: int = 100) -> int:
-    """The UN speeches as JSONL files of ``per_file`` records (id and text); how many."""
-    directory.mkdir(parents=True)
-    n, handle = 0, None
-    with gzip.open(paths.UN_DEBATE, "rt", encoding="utf-8") as source:
-        for line in source:
-            if limit is not None and n >= limit:
-                break
-            if n % per_file == 0:
-                if handle is not None:
-                    handle.close()
-                handle = (directory / f"speeches_{n // per_file:04d}.jsonl").open("w")
-            record = json.loads(line)
-            handle.write(json.dumps({"id": record["id"], "text": record["text"]}) + "\n")
-            n += 1
-    if handle is not None:
-        handle.close()
-    return n
 
 
 def _tree(pid: int) -> list[int]:
@@ -146,7 +127,7 @@ def main() -> int:
     env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell"}
     with tempfile.TemporaryDirectory(prefix="newsevents-spark-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        n = write_pool(tmp / "un", args.un_limit)
+        n = write_un(tmp / "un", args.un_limit)
         (tmp / "one").mkdir()
         (tmp / "one" / "one.txt").write_text(ONE_ARTICLE, encoding="utf-8")
         engines = {

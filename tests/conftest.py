@@ -105,3 +105,33 @@ def tiny_encoder(tmp_path_factory):
         os.environ.pop("NEWSEVENTS_ENCODERS", None)
     else:
         os.environ["NEWSEVENTS_ENCODERS"] = old
+
+
+@pytest.fixture(scope="module")
+def registered_model(tmp_path_factory, tiny_model_dir):
+    """A temporary SQLite store, the process's tracking store while the module runs, with the
+    tiny model logged, registered and aliased ``newsevents@champion``. Yields the store's
+    directory and the logged model's URI."""
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from newsevents import tracking
+    from newsevents.predict import Predictor
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.chdir(root)
+        client = MlflowClient(uri, uri)
+        client.create_experiment(tracking.EXPERIMENT,
+                                 artifact_location=(root / "artifacts").as_uri())
+        tracking.setup()
+        with mlflow.start_run():
+            model_uri = tracking.log_pyfunc_model(
+                tiny_model_dir, Predictor.load(tiny_model_dir).labels,
+                ["Japan pledged $50 million in humanitarian aid to Kenya."])
+        version = mlflow.register_model(model_uri, tracking.REGISTERED_MODEL)
+        client.set_registered_model_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION,
+                                          version.version)
+        yield root, model_uri

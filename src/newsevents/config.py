@@ -72,7 +72,7 @@ class EvaluationConfig:
     folds: int = 5
     repeats: int = 1
     bootstrap: int = 1000
-    inner_folds: int = 3  # for choosing thresholds inside each training fold
+    inner_folds: int = 2  # for choosing thresholds inside each training fold
 
 
 @dataclass(frozen=True)

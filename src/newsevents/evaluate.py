@@ -25,7 +25,7 @@ from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from newsevents.dataset import SOFT, multi_hot, sample_weights, target_matrix
+from newsevents.dataset import AUTHORED, SOFT, multi_hot, sample_weights, target_matrix
 from newsevents.groups import group_folds
 from newsevents.labels import LabelSchema
 
@@ -84,17 +84,19 @@ def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSc
                         inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray | None]:
     """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows.
 
-    Soft-labeled rows (split ``soft``) train in the inner folds but choose no threshold: the
+    Thresholds are tuned on the out-of-fold scores of real hand-labeled sentences only:
+    authored ones help the models learn but are far richer in positives than real text, and
+    would pull every threshold down; soft-labeled ones (split ``soft``) train but the
     thresholds answer to hand labels. A multiclass schema has no thresholds (``None``): no
-    inner cross-validation is run.
+    inner CV is run.
     """
     texts, y, weights = list(table["text"]), target_matrix(table, schema), sample_weights(table)
     if schema.multiclass:
         return _fit(pipeline, texts, y, weights), None
     oof = oof_scores(pipeline, texts, y, table, inner_folds, seed, weights)
-    hand = (table["split"] != SOFT).to_numpy() if "split" in table.columns else \
+    real = ~table["split"].isin([AUTHORED, SOFT]).to_numpy() if "split" in table else \
         np.ones(len(table), dtype=bool)
-    thresholds = choose_thresholds(multi_hot(table[hand], schema), oof[hand])
+    thresholds = choose_thresholds(multi_hot(table[real], schema), oof[real])
     return _fit(pipeline, texts, y, weights), thresholds
 
 
@@ -199,17 +201,17 @@ def _run_folds(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
                splits: list[tuple[np.ndarray, np.ndarray]], schema: LabelSchema,
                inner_folds: int, seed: int, n_jobs: int
                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Fold results in order. The first two folds run in this process (the first also pays
-    for one-off loading and caching); the rest go to ``n_jobs`` worker processes only when, at
-    the second fold's pace, they would take long enough to pay for starting them
-    (:data:`PARALLEL_MIN_SECONDS`)."""
+    """Fold results in order. The first fold runs in this process; the rest go to ``n_jobs``
+    worker processes only when, at the first fold's pace, they would take long enough to pay
+    for starting them (:data:`PARALLEL_MIN_SECONDS`). The first fold's pace includes one-off
+    loading and caching, so it errs towards workers, which start once per process and are
+    reused by the next experiments."""
     def run(split: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _run_fold(pipeline, real, extra, *split, schema, inner_folds, seed)
 
-    yield from map(run, splits[:1])
     started = time.perf_counter()
-    yield from map(run, splits[1:2])
-    rest = splits[2:]
+    yield from map(run, splits[:1])
+    rest = splits[1:]
     if n_jobs != 1 and len(rest) > 1 and \
             (time.perf_counter() - started) * len(rest) >= PARALLEL_MIN_SECONDS:
         yield from Parallel(n_jobs=n_jobs, return_as="generator")(

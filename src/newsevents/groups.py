@@ -185,8 +185,9 @@ def group_folds(table: pd.DataFrame, n_splits: int, seed: int, stratify: bool = 
     """
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-    units = table["unit_id"].to_numpy()
-    n_units = len(set(units))
+    # Integer codes: scikit-learn's membership tests on string arrays cost ~0.3 s per fold.
+    units = pd.factorize(table["unit_id"])[0]
+    n_units = int(units.max()) + 1 if len(units) else 0
     n_splits = min(n_splits, n_units)
     if not stratify or n_units > STRATIFY_MAX_UNITS:
         folds = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)

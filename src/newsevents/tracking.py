@@ -375,7 +375,8 @@ def log_pyfunc_model(model_dir: Path, labels: list[str], example: list[str]) -> 
     info = mlflow.pyfunc.log_model(
         name="model", python_model=NewsEventsModel(),
         artifacts={"model_dir": str(model_dir)}, signature=_signature(labels),
-        input_example=pd.DataFrame({"text": example}), pip_requirements=_requirements(model_dir),
+        input_example=pd.DataFrame({"text": example}),
+        pip_requirements=_requirements(Path(model_dir)),
         code_paths=[str(Path(__file__).parent)],
     )
     return info.model_uri

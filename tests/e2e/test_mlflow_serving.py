@@ -32,31 +32,13 @@ SENTENCES = ["Japan pledged $50 million in humanitarian aid to Kenya.",
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, tiny_model_dir):
-    """A temporary store with the tiny model logged, registered and aliased ``champion``."""
-    from mlflow.tracking import MlflowClient
-
-    from newsevents import tracking
-
-    root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.chdir(root)
-        client = MlflowClient(uri, uri)
-        client.create_experiment(tracking.EXPERIMENT,
-                                 artifact_location=(root / "artifacts").as_uri())
-        tracking.setup()
-        labels = Predictor.load(tiny_model_dir).labels
-        with mlflow.start_run():
-            model_uri = tracking.log_pyfunc_model(tiny_model_dir, labels, SENTENCES[:1])
-        version = mlflow.register_model(model_uri, tracking.REGISTERED_MODEL)
-        client.set_registered_model_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION,
-                                          version.version)
-        # `mlflow models serve` runs `uvicorn` from PATH: the venv's bin must be on it.
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-        yield {"root": root, "env": env, "model_uri": model_uri}
+def store(registered_model):
+    """The registered tiny model (see conftest), and an environment to serve it from."""
+    root, model_uri = registered_model
+    # `mlflow models serve` runs `uvicorn` from PATH: the venv's bin must be on it.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    return {"root": root, "env": env, "model_uri": model_uri}
 
 
 def expected(tiny_model_dir) -> list[dict]:

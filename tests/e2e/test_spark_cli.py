@@ -62,29 +62,12 @@ def test_cli_usage_errors(args, message, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, tiny_model_dir):
-    """A temporary SQLite store with the tiny model registered as ``newsevents@champion``."""
-    mlflow = pytest.importorskip("mlflow")
-    from mlflow.tracking import MlflowClient
-
+def registry(registered_model):
+    """``newsevents.tracking``, pointed at a store with the tiny model as
+    ``newsevents@champion`` (see conftest)."""
     from newsevents import tracking
 
-    root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.chdir(root)
-        client = MlflowClient(uri, uri)
-        client.create_experiment(tracking.EXPERIMENT,
-                                 artifact_location=(root / "artifacts").as_uri())
-        tracking.setup()
-        with mlflow.start_run():
-            model_uri = tracking.log_pyfunc_model(
-                tiny_model_dir, Predictor.load(tiny_model_dir).labels, [GOOD])
-        version = mlflow.register_model(model_uri, tracking.REGISTERED_MODEL)
-        client.set_registered_model_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION,
-                                          version.version)
-        yield tracking
+    return tracking
 
 
 def test_registry_route_gives_the_same_labels(spark, registry, tiny_model_dir):

@@ -2,7 +2,9 @@
 
 - minimum functionality: clear sentences with actors absent from the seed corpus get the label;
 - invariance: swapping country names does not change the labels;
-- hard negatives from the labeling guide do not fire.
+- hard negatives from the labeling guide do not fire;
+- the calls that guide v2 settled (domestic policy, offers, talks with armed groups; straight
+  attack reports, alleged supply, training, speeches at summits, hoped-for talks).
 
 The sentences were written for these tests and are in no training file (checked below).
 """
@@ -48,19 +50,53 @@ CLEAR = {
     ],
 }
 
+
+def weakness(*case: str, why: str):
+    """A case today's champion gets wrong: expected to fail, and the test fails once it passes
+    (strict), so a better model moves the case back among the plain ones."""
+    mark = pytest.mark.xfail(strict=True, reason=f"known weakness: {why}")
+    return pytest.param(*case, marks=mark)
+
+
+def case_values(case) -> tuple[str, ...]:
+    """The values of a plain tuple case or of a :func:`weakness` one."""
+    return tuple(case.values) if hasattr(case, "values") else case
+
+
+# Guide v2 decisions: sentences that must get the label.
+V2_POSITIVES = [
+    ("aid_pledge", "Japan said it stands ready to send water purification units to Fiji if the "
+                   "flooding worsens."),
+    weakness("policy_shift", "The Chilean congress passed a law raising the minimum wage by ten "
+                             "percent.", why="domestic policy changes are often missed"),
+    ("policy_shift", "The government declared a state of emergency and imposed a night curfew in "
+                     "the capital."),
+    ("diplomatic_meeting", "Government negotiators met rebel commanders in Oslo for a second "
+                           "round of talks."),
+]
 # Guide "No" cases, with the label that must not fire.
 HARD_NEGATIVES = [
     ("The UN appealed for $200 million to help drought victims in Somalia.", "aid_pledge"),
-    pytest.param("Belgium urged the European Union to lift its sanctions on Cuba.",
-                 "policy_shift", marks=pytest.mark.xfail(
-                     strict=True, reason="known weakness: a call on another actor to change its "
-                                         "policy still often scores as policy_shift")),
+    weakness("Belgium urged the European Union to lift its sanctions on Cuba.", "policy_shift",
+             why="a call on another actor to change its policy often scores as policy_shift"),
     ("Germany signed a contract to sell 40 tanks to Qatar.", "aid_pledge"),
     ("Israeli tanks shelled positions near Rafah on Monday.", "threat_attribution"),
-    ("The minister gave a press conference in Paris on Friday.", "diplomatic_meeting"),
+    weakness("The minister gave a press conference in Paris on Friday.", "diplomatic_meeting",
+             why="a place and an official read as a visit"),
     ("The Kenyan cabinet met in Nairobi to approve the budget.", "diplomatic_meeting"),
-    ("The ministry said its policy on arms exports remains unchanged.", "policy_shift"),
+    weakness("The ministry said its policy on arms exports remains unchanged.", "policy_shift",
+             why="'policy' words fire without a change"),
     ("Japan rejected China's demand to close its consulate in Hong Kong.", "policy_shift"),
+    # guide v2 and the project guide's straight-report rule
+    weakness("Police said gunmen opened fire on a bus near the border, killing four passengers.",
+             "threat_attribution", why="a plain attack report with a source often scores as an "
+                                       "attribution (the MUC-4 wire is full of both)"),
+    ("Lithuania said Belarus had shipped rifles to the militia.", "aid_pledge"),
+    ("Estonia will train 200 Ukrainian police officers this year.", "aid_pledge"),
+    weakness("Speaking at the Commonwealth summit, the prime minister warned about rising debt.",
+             "diplomatic_meeting", why="a speech at a summit reads as the summit itself"),
+    weakness("We hope that talks between the two neighbours will resume soon.",
+             "diplomatic_meeting", why="hoped-for talks read as scheduled ones"),
 ]
 NO_EVENT = [
     "The football match between Brazil and Argentina ended in a draw.",
@@ -82,16 +118,24 @@ def model() -> Predictor:
 
 def test_test_sentences_are_not_training_sentences():
     ids = set()
-    for path in (paths.SEED_ANNOTATIONS, paths.AUTHORED_ANNOTATIONS):
+    for path in (paths.SEED_ANNOTATIONS, paths.AUTHORED_ANNOTATIONS,
+                 *paths.POOL_ANNOTATIONS.glob("*.csv")):
         ids |= set(pd.read_csv(path, dtype=str)["sentence_id"])
-    negatives = [case.values[0] if hasattr(case, "values") else case[0] for case in HARD_NEGATIVES]
-    ours = [s for group in CLEAR.values() for s in group] + negatives
+    ours = ([s for group in CLEAR.values() for s in group]
+            + [case_values(case)[0] for case in HARD_NEGATIVES]
+            + [case_values(case)[1] for case in V2_POSITIVES])
     assert not {sentence_id(s) for s in ours + NO_EVENT} & ids
 
 
 @pytest.mark.parametrize(("label", "text"),
                          [(label, text) for label, texts in CLEAR.items() for text in texts])
 def test_clear_sentences_get_their_label(model, label, text):
+    [prediction] = model.predict([text])
+    assert label in prediction.labels, prediction.scores
+
+
+@pytest.mark.parametrize(("label", "text"), V2_POSITIVES)
+def test_guide_v2_positives_get_their_label(model, label, text):
     [prediction] = model.predict([text])
     assert label in prediction.labels, prediction.scores
 
