@@ -56,8 +56,11 @@ def main(argv: list[str]) -> int:
     folds = list(group_folds(real, student_config.evaluation.folds, student_config.seed))
     for k, (train, test) in enumerate(folds, start=1):
         t0 = time.perf_counter()
+        # The teacher trains as it did for the committed labels: hand labels, equal weights.
+        hand = fold_training_table(real, authored, train, test).drop(
+            columns=["weight", "soft_scores"], errors="ignore")
         model, thresholds = fit_with_thresholds(
-            teacher, fold_training_table(real, authored, train, test), schema,
+            teacher, hand, schema,
             teacher_config.evaluation.inner_folds, teacher_config.seed)
         fold_scores = model.predict_proba(list(soft["text"]))
         refit = soft.assign(labels=[[n for n, d in zip(schema.names, row, strict=True) if d]

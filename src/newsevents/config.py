@@ -146,9 +146,6 @@ def _check_soft(where: str, data: DataConfig, model: Any) -> None:
         raise ConfigError(f"{where}: key 'data.soft_weight' must be a number > 0, got {weight!r}")
     if not data.soft_labels:
         return
-    if data.source != BUNDLED:
-        raise ConfigError(f"{where}: key 'data.soft_labels' needs data.source 'bundled' (soft "
-                          "labels are the project's own)")
     if not isinstance(model, dict) or model.get("type") != "logreg":
         raise ConfigError(f"{where}: key 'data.soft_labels' needs model type 'logreg'")
 

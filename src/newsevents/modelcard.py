@@ -89,7 +89,8 @@ def render(facts: CardFacts, metrics: Mapping[str, float]) -> str:
             "multi-label: a sentence may have several or none")
     rule = ("The label with the highest score is given." if multiclass else
             "A label is given when its score reaches its threshold (chosen per label to "
-            "maximise F1 in an inner cross-validation on the training sentences).")
+            "maximise F1 on the cross-validation's out-of-fold scores of real training "
+            "sentences).")
     lines += [
         "## What it is for", "",
         f"It labels each sentence of an English text with the labels below ({kind}). Use it to "
