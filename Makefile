@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5000
 CHAMPION := models/champion/model.joblib
 
-.PHONY: help install accurate data train curve test lint ui bench clean
+.PHONY: help install accurate data train student curve test lint ui bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ data: $(STAMP)  ## validate annotations and build data/processed/ (DatasetDict +
 
 train: $(STAMP)  ## train every default experiment, log to MLflow, export the champion
 	$(BIN)/newsevents train
+
+student: $(STAMP)  ## the fast tier taught by the accurate one (needs ../shared/corpus): models/student
+	$(BIN)/newsevents train experiments/15-student-soft-logreg.yaml
 
 curve: $(STAMP)  ## learning curve of the champion family on the test split (logged to MLflow)
 	$(BIN)/newsevents curve
@@ -54,4 +57,4 @@ bench: $(STAMP) $(CHAMPION)  ## speed and memory benchmarks (figures printed, no
 	$(BIN)/python benchmarks/tiers.py
 
 clean:  ## remove generated data, models and the MLflow store (keeps .venv)
-	rm -rf data/processed models/champion models/accurate mlflow.db mlartifacts mlruns
+	rm -rf data/processed models/champion models/student models/accurate mlflow.db mlartifacts mlruns

@@ -43,18 +43,20 @@ from pathlib import Path
 
 from newsevents import paths
 from newsevents.batch import (
-    Formatter,
     available_cores,
     choose_jobs,
     expand_inputs,
     iter_articles,
     label_batch,
-    row_columns,
-    sentence_row,
 )
 from newsevents.corpus import SPLITTERS, clean_text, split_article, split_block
 from newsevents.features import _EMBEDDING_CACHE
 from newsevents.lexicon import keyword_counts
+from newsevents.output import (
+    Formatter,
+    row_columns,
+    sentence_row,
+)
 from newsevents.predict import METADATA_FILE, ModelError, Predictor
 
 BIN = Path(sys.executable).parent

@@ -8,7 +8,7 @@ Drives the system's Chromium (Debian: `apt-get install chromium`) headless with 
 profile, as a first-time visitor: opens the address `newsevents ui` prints, checks that it
 lands on the runs table with the macro-F1 columns and true durations, and writes
 docs/img/mlflow-runs.png (the runs table) and docs/img/mlflow-compare.png (all runs in the
-comparison view, macro-F1 on its three held-out measures). Exits non-zero, naming what it
+comparison view, macro-F1 and its bootstrap interval). Exits non-zero, naming what it
 did not find, when the UI does not show what the README promises. Not part of CI.
 """
 

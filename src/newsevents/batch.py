@@ -19,21 +19,17 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from newsevents.corpus import (
     MAX_FILE_BYTES,
@@ -48,16 +44,24 @@ from newsevents.corpus import (
     sentence_id,
     split_article,
 )
-from newsevents.labels import LABEL_SEPARATOR
+from newsevents.output import (
+    FORMATS,
+    Formatter,
+    atomic_writer,
+    infer_format,
+    open_output,
+    row_columns,
+    sentence_row,
+    summary_columns,
+    summary_row,
+)
 
 if TYPE_CHECKING:
     from newsevents.predict import LabeledSentence, Predictor
 
-FORMATS = ("jsonl", "csv")
 UNITS = ("article", "sentence")
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"
-ROW_FIELDS = ("article_id", "sentence_index", "sentence_id", "text", "labels")
 # ~2,000 news sentences: large enough that one model call (the embedding tokenizer works best
 # on big batches) and one inter-process hop per chunk cost little, small enough that memory
 # stays at a few MB per chunk in flight.
@@ -176,70 +180,6 @@ def chunk_articles(articles: Iterable[Article], max_chars: int = CHUNK_CHARS
 
 # --------------------------------------------------------------------------- formatting
 
-def infer_format(path: str | Path | None, default: str = "jsonl") -> str:
-    """``csv`` for a ``.csv`` path, ``jsonl`` for ``.jsonl``/``.json``, else ``default``."""
-    suffix = Path(path).suffix.lower() if path is not None else ""
-    return {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, default)
-
-
-def row_columns(labels: Sequence[str]) -> list[str]:
-    """Output columns: one row per sentence."""
-    return [*ROW_FIELDS, *(f"score_{n}" for n in labels)]
-
-
-def summary_columns(labels: Sequence[str]) -> list[str]:
-    """Summary columns: one row per article, a count and the top-scoring sentence per label."""
-    per_label = [[f"n_{n}", f"top_{n}_score", f"top_{n}_sentence_id", f"top_{n}_text"]
-                 for n in labels]
-    return ["article_id", "source", "sentences", *(c for cols in per_label for c in cols)]
-
-
-def sentence_row(sentence: LabeledSentence) -> dict[str, Any]:
-    return {"article_id": sentence.article_id, "sentence_index": sentence.index,
-            "sentence_id": sentence.sentence_id, "text": sentence.text,
-            "labels": sentence.labels,
-            **{f"score_{n}": score for n, score in sentence.scores.items()}}
-
-
-def summary_row(article: Article, sentences: Sequence[LabeledSentence],
-                labels: Sequence[str]) -> dict[str, Any]:
-    """Counts per label and, for each label, the sentence that scores highest for it."""
-    row: dict[str, Any] = {"article_id": article.id, "source": article.source,
-                           "sentences": len(sentences)}
-    for name in labels:
-        top = max(sentences, key=lambda s: s.scores[name], default=None)
-        row[f"n_{name}"] = sum(name in s.labels for s in sentences)
-        row[f"top_{name}_score"] = top.scores[name] if top else None
-        row[f"top_{name}_sentence_id"] = top.sentence_id if top else None
-        row[f"top_{name}_text"] = top.text if top else None
-    return row
-
-
-# One encoder: json.dumps with options builds a new one per call (a fifth of the row's cost).
-_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class Formatter:
-    """Turns row dicts into JSONL or CSV text (labels as a list in JSONL, ``;``-joined in CSV)."""
-
-    fmt: str
-    columns: tuple[str, ...]
-
-    def header(self) -> str:
-        return ",".join(self.columns) + "\n" if self.fmt == "csv" else ""
-
-    def format(self, rows: Iterable[dict[str, Any]]) -> str:
-        if self.fmt == "jsonl":
-            return "".join(_JSON.encode(row) + "\n" for row in rows)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for row in rows:
-            writer.writerow([LABEL_SEPARATOR.join(v) if isinstance(v, list) else v
-                             for v in (row[c] for c in self.columns)])
-        return buffer.getvalue()
-
-
 # --------------------------------------------------------------------------- labeling
 
 @dataclass
@@ -348,39 +288,6 @@ def _label_chunks(chunks: Iterable[list[Article]], predictor: Predictor, unit: s
 
 # --------------------------------------------------------------------------- writing
 
-@contextmanager
-def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
-    """Write to a temporary file beside ``path``; rename it over ``path`` only on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _new_file_mode(path: Path) -> int:
-    # mkstemp creates 0600; give the result the mode a plain open() would have.
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _open_output(target: str | Path | IO[str] | None) -> Any:
-    if target is None:
-        return nullcontext(sys.stdout)
-    if isinstance(target, (str, Path)):
-        return atomic_writer(target)
-    return nullcontext(target)
-
-
 class _Progress:
     """A tqdm bar over input files, or nothing; messages are printed above the bar."""
 
@@ -453,7 +360,7 @@ def label_batch(inputs: Sequence[str | Path], predictor: Predictor,
 
     try:
         with ExitStack() as stack:
-            out = stack.enter_context(_open_output(output))
+            out = stack.enter_context(open_output(output))
             summary_out = stack.enter_context(atomic_writer(summary)) if summary else None
             out.write(rows.header())
             if summary_out is not None and summary_fmt is not None:

@@ -261,7 +261,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.format == "parquet" or isinstance(args.output, str):
         raise UserError("Parquet output and URI outputs need --engine spark", EXIT_USAGE)
 
-    from newsevents.batch import infer_format, label_batch
+    from newsevents.batch import label_batch
+    from newsevents.output import infer_format
 
     for target in (args.output, args.summary, args.errors):
         if target is not None and not target.parent.is_dir():

@@ -46,6 +46,13 @@ class DataConfig:
     source: str = BUNDLED  # "bundled" or a path to a labeled CSV/JSONL (see `resolve`)
     schema: str = str(paths.DEFAULT_SCHEMA.relative_to(paths.ROOT))  # the label schema YAML
     authored: bool = True  # add the authored example bank to every training fold
+    # A teacher's soft labels (data/annotations/soft/*.csv.gz) added to every training fold,
+    # their text re-split from ../shared/corpus (skipped, in one line, when it is absent);
+    # "hard": the teacher's decisions as labels, "scores": its scores as targets; each such
+    # sentence weighs soft_weight against a hand-labeled one.
+    soft_labels: str = ""
+    soft_targets: str = "hard"
+    soft_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,21 @@ def _check_encoder(where: str, params: dict[str, Any]) -> None:
                           f"got {params['model']!r}")
 
 
+def _check_soft(where: str, data: DataConfig, model: Any) -> None:
+    from newsevents.soft_labels import TARGETS
+
+    if data.soft_targets not in TARGETS:
+        raise ConfigError(f"{where}: key 'data.soft_targets' must be one of {', '.join(TARGETS)}, "
+                          f"got {data.soft_targets!r}")
+    weight = data.soft_weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+        raise ConfigError(f"{where}: key 'data.soft_weight' must be a number > 0, got {weight!r}")
+    if not data.soft_labels:
+        return
+    if not isinstance(model, dict) or model.get("type") != "logreg":
+        raise ConfigError(f"{where}: key 'data.soft_labels' needs model type 'logreg'")
+
+
 def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
     """Check a loaded YAML mapping and build an :class:`ExperimentConfig`."""
     top = _mapping(source, raw)
@@ -137,13 +159,17 @@ def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
         raise ConfigError(f"{source}: key 'name' is required (a non-empty string)")
 
     data_raw = _mapping(f"{source}: key 'data'", top.get("data"))
-    _check_keys(f"{source}: key 'data'", data_raw, {"source", "schema", "authored"})
-    data = DataConfig(**{k: str(v) if k != "authored" else v for k, v in data_raw.items()})
-    for key in ("source", "schema"):
+    _check_keys(f"{source}: key 'data'", data_raw, {"source", "schema", "authored", "soft_labels",
+                                                    "soft_targets", "soft_weight"})
+    data = DataConfig(**{k: v if k in ("authored", "soft_weight") else str(v)
+                         for k, v in data_raw.items()})
+    for key in ("source", "schema", "soft_labels"):
         value = getattr(data, key)
-        if not (key == "source" and value == BUNDLED) and not resolve(value).is_file():
+        if not ((key == "source" and value == BUNDLED) or (key == "soft_labels" and not value)
+                or resolve(value).is_file()):
             raise ConfigError(f"{source}: key 'data.{key}': file {value!r} not found (paths are "
                               "relative to the working directory or the project root)")
+    _check_soft(source, data, top.get("model"))
 
     features = []
     feats = top.get("features") or []

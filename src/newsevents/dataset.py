@@ -11,6 +11,10 @@ dataset with three splits:
   never used for training, thresholds or model choice;
 - ``authored``: sentences written for the project; training only, never scored.
 
+Soft labels (a teacher model's scores on unlabeled pool sentences, :mod:`newsevents.soft_labels`)
+join a table on request (:func:`add_soft_labels`) as a fourth split, ``soft``: training only,
+never scored, and never in a fold that scores a sentence of their document.
+
 Near-duplicate groups and fold units (what folds keep together) come from
 :mod:`newsevents.groups`.
 """
@@ -38,8 +42,9 @@ from newsevents.corpus import (
     sentence_id,
     split_article,
 )
-from newsevents.groups import fold_units, near_duplicate_groups
+from newsevents.groups import LABELED, fold_units, near_duplicate_groups, training_only_units
 from newsevents.labels import LabelSchema, SchemaError
+from newsevents.soft_labels import HARD, SoftLabelError, read_soft_labels, soft_rows
 
 ANNOTATION_COLUMNS = ["sentence_id", "article_id", "text", "labels", "note"]
 REQUIRED_COLUMNS = ("sentence_id", "text", "labels")
@@ -48,6 +53,7 @@ SEED, ANNOTATED, AUTHORED = "seed", "annotated", "authored"
 # How it is used (the ``split`` column; authored rows have split ``authored``).
 TRAIN, TEST = "train", "test"
 SPLITS = (TRAIN, TEST, AUTHORED)
+SOFT = "soft"  # soft-labeled pool sentences (add_soft_labels): training only, not in SPLITS
 # Columns that name a sentence's document in a user's labeled file, in order of preference.
 DOCUMENT_COLUMNS = ("document_id", "story_id", "article_id")
 
@@ -263,6 +269,61 @@ def leaking_rows(table: pd.DataFrame) -> pd.Series:
     """
     test_groups = set(table.loc[table["split"] == TEST, "group_id"])
     return (table["split"] != TEST) & table["group_id"].isin(test_groups)
+
+
+def add_soft_labels(table: pd.DataFrame, schema: LabelSchema, path: Path, targets: str = HARD,
+                    weight: float = 1.0, pools: dict[str, Path] | None = None
+                    ) -> tuple[pd.DataFrame, str]:
+    """``table`` with the soft-labeled sentences of ``path`` appended as split ``soft``, and a
+    one-line account (or, when the pools' text is absent, ``table`` unchanged and why).
+
+    A soft row is left out when its sentence is labeled by hand, when its document is in the
+    test split, or when it near-duplicates a test sentence. The others get the fold unit of the
+    labeled sentences of their document, or of those they near-duplicate, so that no fold is
+    scored on a sentence whose document (or copy) its training saw; a row that would tie two
+    units together is left out rather than merge them, which would change the folds.
+    """
+    try:
+        soft = read_soft_labels(path, schema)
+    except SoftLabelError as exc:
+        raise AnnotationError([str(exc)]) from None
+    rows, message = soft_rows(soft, paths.POOLS if pools is None else pools, targets, weight)
+    if rows is None:
+        return table, message
+    real = table[table["split"] != AUTHORED].reset_index(drop=True)
+    units = training_only_units(real.assign(held_out=real["split"] == TEST), rows)
+    labeled = set(table["sentence_id"])
+    units = [LABELED if sid in labeled else unit
+             for sid, unit in zip(rows["sentence_id"], units, strict=True)]
+    placed = np.array([not unit.startswith("!") for unit in units])
+    rows = rows[placed].assign(story_id=lambda r: r["article_id"],
+                               group_id=lambda r: "g" + r["sentence_id"],
+                               unit_id=np.array(units)[placed], split=SOFT)
+    left_out = "; ".join(f"{n} {why.lstrip('!')}" for why, n in
+                         pd.Series(units)[~placed].value_counts().sort_index().items())
+    return (pd.concat([table, rows], ignore_index=True),
+            message + f", {len(rows)} used" + (f" (left out: {left_out})" if left_out else ""))
+
+
+def target_matrix(table: pd.DataFrame, schema: LabelSchema) -> np.ndarray:
+    """What a model fits: the 0/1 labels (:func:`multi_hot`), except that rows with teacher
+    scores (``soft_scores``) give those scores (a float matrix then)."""
+    y = multi_hot(table, schema)
+    if "soft_scores" not in table.columns:
+        return y
+    soft = table["soft_scores"].notna().to_numpy()
+    if not soft.any():
+        return y
+    out = y.astype(np.float64)
+    out[soft] = np.stack(table["soft_scores"][soft].to_list())
+    return out
+
+
+def sample_weights(table: pd.DataFrame) -> np.ndarray | None:
+    """Per-row training weights (soft-labeled rows may weigh less), or ``None``: all equal."""
+    if "weight" not in table.columns:
+        return None
+    return table["weight"].fillna(1.0).to_numpy(dtype=np.float64)
 
 
 def load_labeled_file(path: str | Path, schema: LabelSchema) -> pd.DataFrame:

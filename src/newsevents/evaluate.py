@@ -25,7 +25,7 @@ from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from newsevents.dataset import AUTHORED, multi_hot
+from newsevents.dataset import AUTHORED, SOFT, multi_hot, sample_weights, target_matrix
 from newsevents.groups import group_folds
 from newsevents.labels import LabelSchema
 
@@ -62,12 +62,20 @@ def choose_thresholds(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return thresholds
 
 
+def _fit(pipeline: Pipeline, texts: list[str], y: np.ndarray, weights: np.ndarray | None
+         ) -> Pipeline:
+    """A fitted copy of ``pipeline`` (its head takes the per-row ``weights``, when given)."""
+    params = {} if weights is None else {"classifier__sample_weight": weights}
+    return clone(pipeline).fit(texts, y, **params)
+
+
 def oof_scores(pipeline: Pipeline, texts: list[str], y: np.ndarray, table: pd.DataFrame,
-               n_splits: int, seed: int) -> np.ndarray:
+               n_splits: int, seed: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Out-of-fold scores for every row of ``table`` (grouped, unstratified folds)."""
     scores = np.zeros(y.shape, dtype=np.float64)
     for train, test in group_folds(table, n_splits, seed, stratify=False):
-        model = clone(pipeline).fit([texts[i] for i in train], y[train])
+        model = _fit(pipeline, [texts[i] for i in train], y[train],
+                     None if weights is None else weights[train])
         scores[test] = model.predict_proba([texts[i] for i in test])
     return scores
 
@@ -76,16 +84,20 @@ def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSc
                         inner_folds: int, seed: int) -> tuple[Pipeline, np.ndarray | None]:
     """Fit on all of ``table``; thresholds from an inner grouped CV on the same rows.
 
-    Thresholds are tuned on the out-of-fold scores of real sentences only: authored ones help
-    the models learn but are far richer in positives than real text, and would pull every
-    threshold down. A multiclass schema has no thresholds (``None``): no inner CV is run.
+    Thresholds are tuned on the out-of-fold scores of real hand-labeled sentences only:
+    authored ones help the models learn but are far richer in positives than real text, and
+    would pull every threshold down; soft-labeled ones (split ``soft``) train but the
+    thresholds answer to hand labels. A multiclass schema has no thresholds (``None``): no
+    inner CV is run.
     """
-    texts, y = list(table["text"]), multi_hot(table, schema)
+    texts, y, weights = list(table["text"]), target_matrix(table, schema), sample_weights(table)
     if schema.multiclass:
-        return clone(pipeline).fit(texts, y), None
-    scores = oof_scores(pipeline, texts, y, table, inner_folds, seed)
-    real = (table["split"] != AUTHORED).to_numpy() if "split" in table else slice(None)
-    return clone(pipeline).fit(texts, y), choose_thresholds(y[real], scores[real])
+        return _fit(pipeline, texts, y, weights), None
+    oof = oof_scores(pipeline, texts, y, table, inner_folds, seed, weights)
+    real = ~table["split"].isin([AUTHORED, SOFT]).to_numpy() if "split" in table else \
+        np.ones(len(table), dtype=bool)
+    thresholds = choose_thresholds(multi_hot(table[real], schema), oof[real])
+    return _fit(pipeline, texts, y, weights), thresholds
 
 
 def decide(scores: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:

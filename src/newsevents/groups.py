@@ -28,6 +28,10 @@ from newsevents.corpus import normalize
 NEAR_DUPLICATE_CONTAINMENT = 0.8
 NEAR_DUPLICATE_JACCARD = 0.5
 STRATIFY_MAX_UNITS = 500
+# Why a training-only row gets no fold unit (training_only_units); a unit id never starts with !.
+LABELED = "!labeled by hand"
+HELD_OUT = "!in a test document or a near-duplicate of a test sentence"
+SPANS = "!near-duplicates in two fold units"
 
 _WORD = re.compile(r"[^\W_]{3,}")  # runs of 3+ letters or digits
 
@@ -69,6 +73,27 @@ class _UnionFind:
         return [prefix + smallest[root] for root in roots]
 
 
+def _near_duplicate_pairs(words: sparse.csr_matrix, rows: range, cols: range,
+                          threshold: float) -> Iterator[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i`` in ``rows`` and ``j`` in ``cols`` (``i < j`` when the ranges
+    overlap), of near-duplicate word sets: see :func:`near_duplicate_groups`."""
+    sizes = np.asarray(words.sum(axis=1)).ravel()
+    transposed = words[cols.start:cols.stop].T.tocsc()
+    # Blocks of rows: the full overlap matrix of ten thousand sentences would take gigabytes.
+    for start in range(rows.start, rows.stop, 1000):
+        stop = min(start + 1000, rows.stop)
+        overlap = (words[start:stop] @ transposed).tocoo()
+        left, right = overlap.row + start, overlap.col + cols.start
+        shared = overlap.data
+        smaller = np.maximum(np.minimum(sizes[left], sizes[right]), 1)
+        union = sizes[left] + sizes[right] - shared
+        keep = ((left != right) & (shared >= threshold * smaller) & (shared >= 4)
+                & (shared >= NEAR_DUPLICATE_JACCARD * union))
+        if rows == cols:
+            keep &= left < right
+        yield from zip(left[keep].tolist(), right[keep].tolist(), strict=True)
+
+
 def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
                           threshold: float = NEAR_DUPLICATE_CONTAINMENT) -> list[str]:
     """Group id per sentence: sentences sharing ≥ ``threshold`` of the shorter one's words, and
@@ -79,22 +104,27 @@ def near_duplicate_groups(ids: Sequence[str], texts: Sequence[str],
     from the long sentences that happen to contain its words. Groups are closed transitively.
     """
     n = len(texts)
-    words = _word_sets(texts)
-    sizes = np.asarray(words.sum(axis=1)).ravel()
     sets = _UnionFind(n)
-    transposed = words.T.tocsc()
-    # Blocks of rows: the full overlap matrix of ten thousand sentences would take gigabytes.
-    for start in range(0, n, 1000):
-        overlap = (words[start:start + 1000] @ transposed).tocoo()
-        rows = overlap.row + start
-        shared, cols = overlap.data, overlap.col
-        smaller = np.maximum(np.minimum(sizes[rows], sizes[cols]), 1)
-        union = sizes[rows] + sizes[cols] - shared
-        keep = ((rows < cols) & (shared >= threshold * smaller) & (shared >= 4)
-                & (shared >= NEAR_DUPLICATE_JACCARD * union))
-        for i, j in zip(rows[keep], cols[keep], strict=True):
-            sets.union(int(i), int(j))
+    for i, j in _near_duplicate_pairs(_word_sets(texts), range(n), range(n), threshold):
+        sets.union(i, j)
     return sets.labels([str(i) for i in ids], "g")
+
+
+def near_duplicates_of(texts: Sequence[str], reference: Sequence[str],
+                       threshold: float = NEAR_DUPLICATE_CONTAINMENT) -> list[set[int]]:
+    """Per text, the indices of the ``reference`` texts it near-duplicates (the same test as
+    :func:`near_duplicate_groups`, pair by pair, not closed transitively).
+
+    >>> near_duplicates_of(["NATO will meet Seoul next week in Washington, officials said."],
+    ...                    ["Rain fell.", "NATO will meet Seoul next week in Washington."])
+    [{1}]
+    """
+    n = len(texts)
+    words = _word_sets([*texts, *reference])
+    out: list[set[int]] = [set() for _ in range(n)]
+    for i, j in _near_duplicate_pairs(words, range(n), range(n, n + len(reference)), threshold):
+        out[i].add(j - n)
+    return out
 
 
 def fold_units(table: pd.DataFrame) -> list[str]:
@@ -110,6 +140,38 @@ def fold_units(table: pd.DataFrame) -> list[str]:
             if value:
                 sets.union(i, first.setdefault(kind + value, i))
     return sets.labels(list(table["group_id"]), "u")
+
+
+def training_only_units(reference: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
+    """Per training-only row (``source``, ``article_id``, ``text``; soft-labeled pool
+    sentences), the fold unit that keeps it out of every fold that scores a sentence of its
+    document or one it near-duplicates, among the labeled ``reference`` rows (``source``,
+    ``article_id``, ``text``, ``unit_id``, ``held_out``).
+
+    A row near no labeled sentence of another document, in a document with none, is a unit of
+    its own document. Instead of a unit: :data:`HELD_OUT` for a row of a held-out document or
+    near a held-out sentence, :data:`SPANS` for a row that would tie two units together (that
+    would change the folds).
+    """
+    doc_unit = dict(zip(zip(reference["source"], reference["article_id"], strict=True),
+                        reference["unit_id"], strict=True))
+    held = reference["held_out"].to_numpy()
+    held_docs = set(zip(reference["source"][held], reference["article_id"][held], strict=True))
+    unit_ids = reference["unit_id"].to_numpy()
+    out = []
+    for source, doc, linked in zip(rows["source"], rows["article_id"],
+                                   near_duplicates_of(list(rows["text"]),
+                                                      list(reference["text"])), strict=True):
+        touched = {unit_ids[j] for j in linked}
+        if (source, doc) in doc_unit:
+            touched.add(doc_unit[(source, doc)])
+        if (source, doc) in held_docs or any(held[j] for j in linked):
+            out.append(HELD_OUT)
+        elif len(touched) > 1:
+            out.append(SPANS)
+        else:
+            out.append(touched.pop() if touched else f"u{source}:{doc}")
+    return out
 
 
 def group_folds(table: pd.DataFrame, n_splits: int, seed: int, stratify: bool = True

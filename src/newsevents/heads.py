@@ -6,7 +6,9 @@ this module: it must stay light (numpy, scipy, scikit-learn).
 - :class:`OneLabelClassifier` puts one multiclass estimator behind the multi-hot interface that
   every pipeline shares, for multiclass schemas;
 - :class:`LinearSVMScores` is a linear SVM with probability-like scores that also trains when a
-  class is too rare for the calibration's internal cross-validation.
+  class is too rare for the calibration's internal cross-validation;
+- :class:`WeightedOneVsRest` is one-vs-rest that also fits scores in [0, 1] (a teacher's soft
+  labels) and per-row weights.
 """
 
 from __future__ import annotations
@@ -97,3 +99,69 @@ class LinearSVMScores(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: object) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class _Constant:
+    """The score of a label that training saw with one value only (a small fold)."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        return np.tile([1.0 - self.value, self.value], (n, 1))
+
+
+class WeightedOneVsRest(ClassifierMixin, BaseEstimator):
+    """One binary ``estimator`` per label, fitted on 0/1 labels or on scores in [0, 1] (a
+    teacher's soft labels), with optional per-row ``sample_weight``.
+
+    A row with target ``p`` and weight ``w`` enters its label's problem twice, as a positive
+    weighing ``p·w`` and as a negative weighing ``(1 - p)·w``: for logistic regression that is
+    the cross-entropy against ``p``. A 0/1 row enters once, so on hard labels with no weights
+    this is one-vs-rest. The estimator's ``class_weight="balanced"`` is applied here, on the
+    weighted class totals (``total / (2 · class total)``, scikit-learn's rule on counts).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> head = WeightedOneVsRest(LogisticRegression()).fit(X, [[0], [0.2], [0.9], [1]])
+    >>> head.predict_proba(X).round(2).ravel().tolist()
+    [0.23, 0.42, 0.64, 0.81]
+    """
+
+    def __init__(self, estimator: BaseEstimator | None = None):
+        self.estimator = estimator
+
+    def fit(self, X: object, y: np.ndarray, sample_weight: np.ndarray | None = None
+            ) -> WeightedOneVsRest:
+        y = np.asarray(y, dtype=np.float64)
+        weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        balanced = getattr(self.estimator, "class_weight", None) == "balanced"
+        base = clone(self.estimator)
+        if balanced:
+            base.set_params(class_weight=None)
+        self.classes_ = np.arange(y.shape[1])
+        self.estimators_: list = []
+        for j in range(y.shape[1]):
+            pos, neg = weight * y[:, j], weight * (1.0 - y[:, j])
+            pos_rows, neg_rows = np.flatnonzero(pos > 0), np.flatnonzero(neg > 0)
+            if not len(pos_rows) or not len(neg_rows):
+                self.estimators_.append(_Constant(float(len(pos_rows) > 0)))
+                continue
+            w_pos, w_neg = pos[pos_rows], neg[neg_rows]
+            if balanced:
+                total = w_pos.sum() + w_neg.sum()
+                w_pos, w_neg = w_pos * total / (2 * w_pos.sum()), w_neg * total / (2 * w_neg.sum())
+            rows = np.concatenate([pos_rows, neg_rows])
+            target = np.r_[np.ones(len(pos_rows)), np.zeros(len(neg_rows))]
+            self.estimators_.append(clone(base).fit(X[rows], target,
+                                                    sample_weight=np.r_[w_pos, w_neg]))
+        return self
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        return np.column_stack([e.predict_proba(X)[:, 1] for e in self.estimators_])
+
+    def predict(self, X: object) -> np.ndarray:
+        return (self.predict_proba(X) >= 0.5).astype(int)

@@ -89,7 +89,8 @@ def render(facts: CardFacts, metrics: Mapping[str, float]) -> str:
             "multi-label: a sentence may have several or none")
     rule = ("The label with the highest score is given." if multiclass else
             "A label is given when its score reaches its threshold (chosen per label to "
-            "maximise F1 in an inner cross-validation on the training sentences).")
+            "maximise F1 on the cross-validation's out-of-fold scores of real training "
+            "sentences).")
     lines += [
         "## What it is for", "",
         f"It labels each sentence of an English text with the labels below ({kind}). Use it to "
@@ -108,7 +109,9 @@ def render(facts: CardFacts, metrics: Mapping[str, float]) -> str:
         f"- {int(m['n_train_sentences']):,} sentences: {int(m['n_real_sentences']):,} real "
         "sentences" + (f" from {facts.documents:,} documents" if facts.documents else "")
         + f", and {int(m['n_authored_sentences']):,} authored sentences (training only, never "
-        "scored).",
+        "scored)" + (f"; plus {int(m['n_soft_sentences']):,} unlabeled pool sentences with a "
+                     "teacher model's soft labels (training only, never scored)"
+                     if m.get("n_soft_sentences") else "") + ".",
         f"- Source: `{_shown(facts.data_source)}`; data digest (sha256) `{facts.data_digest}`; "
         f"label schema `{_shown(facts.schema.source)}`, digest `{facts.schema.digest}`.", "",
         "## Evaluation", "",

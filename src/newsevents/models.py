@@ -37,7 +37,7 @@ from newsevents.features import (
     LexiconFeatures,
     StaticEmbeddings,
 )
-from newsevents.heads import LinearSVMScores, OneLabelClassifier
+from newsevents.heads import LinearSVMScores, OneLabelClassifier, WeightedOneVsRest
 from newsevents.labels import LabelSchema
 
 
@@ -100,7 +100,12 @@ def build_pipeline(config: ExperimentConfig, schema: LabelSchema) -> Pipeline:
     union = FeatureUnion([(f"{f.type}_{i}", build_feature(f, schema))
                           for i, f in enumerate(features)])
     estimator = build_estimator(config.model.type, config.model.params, config.seed)
-    head = OneLabelClassifier(estimator) if schema.multiclass else OneVsRestClassifier(estimator)
+    if schema.multiclass:
+        head = OneLabelClassifier(estimator)
+    elif config.data.soft_labels:  # soft scores as targets, and soft rows weighed apart
+        head = WeightedOneVsRest(estimator)
+    else:
+        head = OneVsRestClassifier(estimator)
     return Pipeline([("features", union), ("classifier", head)])
 
 

@@ -28,6 +28,8 @@ AUTHORED_ANNOTATIONS = ANNOTATIONS / "authored.csv"
 ANNOTATED = ANNOTATIONS / "annotated.csv"
 # Labeled sentences drawn from the real pools in shared/corpus (one CSV per pool, text included).
 POOL_ANNOTATIONS = ANNOTATIONS / "pools"
+# A teacher model's scores on unlabeled pool sentences (ids only; training only, never scored).
+SOFT_ANNOTATIONS = ANNOTATIONS / "soft"
 # The documents of the fixed, held-out test split.
 TEST_DOCUMENTS = DATA / "splits" / "test-documents.csv"
 PROCESSED = DATA / "processed"
@@ -44,3 +46,5 @@ REPORTS = ROOT / "reports"
 SHARED = Path(os.environ.get("NEWSEVENTS_SHARED", ROOT.parent / "shared")).resolve()
 UN_DEBATE = SHARED / "corpus" / "un-general-debate" / "un-general-debate-2014-2024.jsonl.gz"
 MUC4 = SHARED / "corpus" / "muc4" / "muc4-news-1989-1991.jsonl.gz"
+# The real pools by the name the annotations give them (their ``source`` column).
+POOLS = {"un_general_debate": UN_DEBATE, "muc4": MUC4}

@@ -350,12 +350,12 @@ def from_pipeline(pipeline: Any) -> LinearScorer:
     from sklearn.preprocessing import MaxAbsScaler
 
     from newsevents.features import ContextualEmbeddings, LexiconFeatures, StaticEmbeddings
-    from newsevents.heads import OneLabelClassifier
+    from newsevents.heads import OneLabelClassifier, WeightedOneVsRest
 
     steps = dict(getattr(pipeline, "steps", []))
     union, classifier = steps.get("features"), steps.get("classifier")
-    if not isinstance(union, FeatureUnion) or not isinstance(classifier, OneVsRestClassifier
-                                                             | OneLabelClassifier):
+    if not isinstance(union, FeatureUnion) or not isinstance(
+            classifier, OneVsRestClassifier | OneLabelClassifier | WeightedOneVsRest):
         raise NotConvertible("not a feature union followed by a one-vs-rest or one-label "
                              "classifier")
     if union.transformer_weights:

@@ -41,6 +41,13 @@ SELECTION_METRIC = "macro_f1"  # grouped CV by document on real training sentenc
 # The best model of the accurate tier (contextual encoder): kept apart from the champion, so
 # that the default export stays the fast model that needs no extra.
 ACCURATE = "accurate"
+# The best fast model trained on soft labels too: apart from the champion, because its
+# cross-validated score is optimistic (the teacher saw every fold) and it needs the pools'
+# text at training time, which a fresh clone may lack.
+STUDENT = "student"
+# Each tier's alias in the registry; its export is models/<alias> (the fast tier's is the
+# schema's champion directory).
+TIER_ALIASES = {"fast": CHAMPION, "student": STUDENT, "accurate": ACCURATE}
 # What kind of experiment this is, in the UI's own words: model training, not a GenAI app.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_DEVELOPMENT = "custom_model_development"

@@ -27,9 +27,11 @@ from newsevents import __version__, paths
 from newsevents.config import BUNDLED, ExperimentConfig, resolve
 from newsevents.dataset import (
     AUTHORED,
+    SOFT,
     TEST,
     TRAIN,
     AnnotationError,
+    add_soft_labels,
     leaking_rows,
     load_labeled_file,
     load_table,
@@ -71,7 +73,7 @@ class RunResult:
     message: str = ""
     cv_unit: str = ""
     model_name: str = ""  # the registered model (one per label schema)
-    tier: str = "fast"  # "accurate" when the model needs a contextual encoder
+    tier: str = "fast"  # "accurate": needs a contextual encoder; "student": learns soft labels
     # The final model and the held-out rows, kept (not logged) so that only the model that
     # becomes champion is ever scored on the test split.
     model: Any = field(default=None, repr=False)
@@ -86,12 +88,26 @@ def _say(message: str) -> None:
 
 
 def load_training_table(config: ExperimentConfig) -> tuple[pd.DataFrame, LabelSchema, str]:
-    """The experiment's labeled table, its schema, and where the data came from."""
+    """The experiment's labeled table, its schema, and where the data came from (soft labels,
+    when the experiment asks for them, are appended: their account is printed in one line)."""
     schema = load_schema(resolve(config.data.schema))
     if config.data.source == BUNDLED:
-        return load_table(schema), schema, str(paths.ANNOTATIONS)
-    source = resolve(config.data.source)
-    return load_labeled_file(source, schema), schema, str(source.resolve())
+        table, source = load_table(schema), str(paths.ANNOTATIONS)
+    else:
+        path = resolve(config.data.source)
+        table, source = load_labeled_file(path, schema), str(path.resolve())
+    if config.data.soft_labels:
+        table, message = add_soft_labels(table, schema, resolve(config.data.soft_labels),
+                                         config.data.soft_targets, config.data.soft_weight)
+        _say(message)
+    return table, schema, source
+
+
+def data_key(config: ExperimentConfig) -> tuple:
+    """Experiments with equal keys train on the same data (loaded once)."""
+    d = config.data
+    return (d.source, d.schema) + ((d.soft_labels, d.soft_targets, d.soft_weight)
+                                   if d.soft_labels else ())
 
 
 @dataclass
@@ -182,7 +198,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
         table = table[~leaking]
     t0 = time.perf_counter()  # cv_seconds counts cross-validation only, not data loading
     real = table[table["split"] == TRAIN].reset_index(drop=True)
-    extra = table[table["split"] == AUTHORED] if config.data.authored else table.iloc[:0]
+    # Training-only rows: the authored bank (unless the experiment leaves it out) and the
+    # soft-labeled pool sentences (present only when the experiment asked for them).
+    extra = table[table["split"].isin([AUTHORED, SOFT] if config.data.authored else [SOFT])]
     pipeline = build_pipeline(config, schema)
     ev = config.evaluation
     # A contextual encoder encodes every sentence once, here, into its disk cache; the folds
@@ -210,7 +228,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
     cv_unit = "document" if documents else "sentence"
     metrics = dict(evaluation.metrics)
     metrics.update({"n_train_sentences": len(training), "n_real_sentences": len(real),
-                    "n_authored_sentences": len(extra), "n_cv_units": real["unit_id"].nunique(),
+                    "n_authored_sentences": int((extra["split"] == AUTHORED).sum()),
+                    "n_soft_sentences": int((extra["split"] == SOFT).sum()),
+                    "n_cv_units": real["unit_id"].nunique(),
                     "cv_seconds": t_cv, "final_fit_seconds": t_fit})
     digest = data_digest(table)
     summary = SUMMARY_METRICS + (("accuracy",) if schema.multiclass else ())
@@ -263,7 +283,8 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
                      {"load": data.seconds, "cv": t_cv, "fit": t_fit, "export": t_export,
                       "log": t_log, "total": time.perf_counter() - started},
                      logged.run_id, logged.version, digest, cv_unit=cv_unit,
-                     tier="accurate" if metadata.get("encoders") else "fast",
+                     tier=("accurate" if metadata.get("encoders") else
+                           "student" if config.data.soft_labels else "fast"),
                      model_name=model_home(schema)[0], model=model, thresholds=thresholds,
                      test_table=table[table["split"] == TEST].reset_index(drop=True),
                      schema=schema, card=facts)
@@ -314,9 +335,9 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
 
     # Every experiment's data is read and checked before the store is touched: a bad file
     # stops the run with nothing written. Experiments on the same data share one load.
-    loaded: dict[tuple[str, str], TrainingData] = {}
+    loaded: dict[tuple, TrainingData] = {}
     for config in configs:
-        key = (config.data.source, config.data.schema)
+        key = data_key(config)
         if key not in loaded:
             loaded[key] = load_data(config)
             _say(f"data: {len(loaded[key].table)} sentences from {loaded[key].source} "
@@ -327,8 +348,7 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
     results = []
     for i, config in enumerate(configs, start=1):
         _say(f"[{i}/{len(configs)}] {config.name}: evaluating and fitting")
-        result = run_experiment(config, n_jobs=n_jobs,
-                                data=loaded[(config.data.source, config.data.schema)])
+        result = run_experiment(config, n_jobs=n_jobs, data=loaded[data_key(config)])
         results.append(result)
         m = result.metrics
         _say(f"[{i}/{len(configs)}] {config.name}: macro-F1 {m['macro_f1']:.3f} "
@@ -336,13 +356,14 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
              f"(grouped CV by {result.cv_unit}), {result.seconds['total']:.1f} s")
     # One registered model per label schema; in it, each tier has its own alias and export: the
     # champion (models/champion, what `make train` exports) is the best model that needs no
-    # contextual encoder; the best accurate-tier model goes to models/accurate.
+    # contextual encoder and no soft labels; the best of the other tiers go to models/student
+    # and models/accurate.
     for name, tier in dict.fromkeys((r.model_name, r.tier) for r in results):
         candidates = [r for r in results if (r.model_name, r.tier) == (name, tier)]
         best = max(candidates, key=lambda r: r.metrics[tracking.SELECTION_METRIC])
-        alias = tracking.CHAMPION if tier == "fast" else tracking.ACCURATE
+        alias = tracking.TIER_ALIASES[tier]
         home = model_home(best.schema)[1]
-        target = home if tier == "fast" else home.with_name(tracking.ACCURATE)
+        target = home if tier == "fast" else home.with_name(alias)
         best.promoted, best.message = tracking.promote_unless_worse(
             best.version, best.metrics[tracking.SELECTION_METRIC], best.data_digest, name,
             alias)
@@ -364,6 +385,8 @@ def train(configs: list[ExperimentConfig], export: bool = True, n_jobs: int = 2
 
 def summary_table(results: list[RunResult]) -> str:
     """A plain-text table: experiment, macro-F1 (CI), per-label F1, time; the champion's test."""
+    from newsevents.tracking import TIER_ALIASES
+
     if not results:
         return "no experiments run"
     labels = results[0].labels
@@ -380,7 +403,7 @@ def summary_table(results: list[RunResult]) -> str:
         if accuracy:
             ci = f"{ci:<22} {m.get('accuracy', float('nan')):>8.3f}"
         per = " ".join(f"{m.get(f'f1_{n}', float('nan')):>8.3f}" for n in labels)
-        mark = ("  ← champion" if r.tier == "fast" else "  ← accurate") if r.promoted else ""
+        mark = f"  ← {TIER_ALIASES[r.tier]}" if r.promoted else ""
         lines.append(f"{r.name:<30} {ci:<22} {per} {r.seconds['total']:>5.1f}s  v{r.version}{mark}")
     unit = results[0].cv_unit
     lines.append(f"macro-F1: grouped cross-validation by {unit} on real sentences (mean over "
@@ -393,7 +416,7 @@ def summary_table(results: list[RunResult]) -> str:
         if "test_macro_f1" in r.metrics:
             m = r.metrics
             per = ", ".join(f"{n} {m[f'test_f1_{n}']:.3f}" for n in labels)
-            lines.append(f"{'champion' if r.tier == 'fast' else 'accurate'} {r.name} on the "
+            lines.append(f"{TIER_ALIASES[r.tier]} {r.name} on the "
                          "held-out test split "
                          f"({int(m['test_n_sentences'])} sentences, "
                          f"{int(m['test_n_documents'])} documents): macro-F1 "

@@ -60,3 +60,17 @@ def test_test_split_holds_whole_documents_of_each_pool(pools, table):
 def test_no_training_sentence_near_duplicates_a_test_sentence(table):
     leaking = table[leaking_rows(table)]
     assert leaking.empty, leaking[["source", "article_id", "text"]].head().to_string()
+
+
+@pytest.mark.parametrize("path", sorted(paths.SOFT_ANNOTATIONS.glob("*.csv.gz")),
+                         ids=lambda p: p.name)
+def test_committed_soft_labels_are_well_formed_and_stay_off_the_test_split(path, schema, table):
+    from newsevents.soft_labels import read_soft_labels
+
+    soft = read_soft_labels(path, schema)  # columns, sidecar thresholds, scores in [0, 1]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert len(frame) > 1000 and "text" not in frame.columns  # the pools' text stays out
+    assert len(soft.scores) == len(frame)
+    assert not set(zip(frame["source"], frame["document_id"], strict=True)) & \
+        read_test_documents()
+    assert not set(frame["sentence_id"]) & set(table["sentence_id"])  # none labeled by hand

@@ -259,3 +259,46 @@ def test_accurate_tier_has_its_own_alias_and_cache(project, tiny_encoder, monkey
     assert predictor.metadata["encoders"][0]["name"] == tiny_encoder
     [rain] = predictor.predict(["Heavy rain and snow are expected overnight."])
     assert "weather" in rain.labels
+
+
+def test_a_model_trained_on_soft_labels_is_the_student_not_the_champion(project, monkeypatch):
+    import gzip
+    import json
+
+    import pandas as pd
+
+    from newsevents import paths, tracking
+    from newsevents.config import load_config
+    from newsevents.corpus import split_article
+    from newsevents.soft_labels import sidecar
+    from newsevents.train import train
+
+    docs = {"P1": "The striker scored twice as the team won the cup final. "
+                  "Snow fell on the stadium overnight and the pitch froze.",
+            "P2": "Heavy rain and strong wind are forecast for the weekend. "
+                  "The coach praised his team after the derby."}
+    pool = project / "pool.jsonl.gz"
+    with gzip.open(pool, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"id": doc, "text": text}) + "\n"
+                          for doc, text in docs.items())
+    monkeypatch.setattr(paths, "POOLS", {"fake": pool})
+    rows = [{"sentence_id": s.id, "source": "fake", "document_id": doc, "stratum": "x",
+             "score_sports": float(any(w in s.text for w in ("team", "cup", "coach"))),
+             "score_weather": float(any(w in s.text for w in ("Snow", "rain", "wind")))}
+            for doc, text in docs.items() for s in split_article(text, doc)]
+    soft = project / "teacher.csv.gz"
+    pd.DataFrame(rows).to_csv(soft, index=False)
+    sidecar(soft).write_text(json.dumps({"thresholds": {"sports": 0.5, "weather": 0.5}}))
+    config = yaml.safe_load((project / "good.yaml").read_text())
+    config["name"] = "student"
+    config["data"]["soft_labels"] = str(soft)
+    (project / "student.yaml").write_text(yaml.safe_dump(config))
+
+    good, student = train([load_config(project / "good.yaml"),
+                           load_config(project / "student.yaml")], export=False, n_jobs=1)
+    assert (good.tier, student.tier) == ("fast", "student")
+    assert student.metrics["n_soft_sentences"] == len(rows)
+    # the soft-labeled model never competes with the champion: its own alias
+    assert good.promoted and student.promoted
+    assert tracking.champion(good.model_name)[0] == good.version
+    assert tracking.champion(good.model_name, tracking.STUDENT)[0] == student.version

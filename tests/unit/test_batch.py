@@ -13,16 +13,18 @@ import pytest
 
 from newsevents import batch, paths
 from newsevents.batch import (
-    Formatter,
-    atomic_writer,
     chunk_articles,
-    infer_format,
     label_batch,
-    row_columns,
     split_lines,
-    summary_columns,
 )
 from newsevents.corpus import Article, sentence_id, split_article
+from newsevents.output import (
+    Formatter,
+    atomic_writer,
+    infer_format,
+    row_columns,
+    summary_columns,
+)
 from newsevents.predict import LabeledSentence, Predictor
 
 SEED_ARTICLES = sorted(paths.RAW.glob("*.txt"))

@@ -101,3 +101,40 @@ def test_linear_svm_calibrates_when_the_rarest_class_allows(target, calibrated):
     scores = model.predict_proba(x)
     assert scores.shape == (9, 2)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+
+
+def _features():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer().fit(TEXTS).transform(TEXTS + UNSEEN)
+
+
+def test_weighted_one_vs_rest_on_hard_labels_is_one_vs_rest():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from newsevents.heads import WeightedOneVsRest
+
+    X, y = _features(), np.eye(3, dtype=int)[CLASS]
+    estimator = LogisticRegression(C=4.0, class_weight="balanced", tol=1e-10, max_iter=10_000)
+    plain = OneVsRestClassifier(estimator).fit(X[:len(TEXTS)], y)
+    weighted = WeightedOneVsRest(estimator).fit(X[:len(TEXTS)], y)
+    np.testing.assert_allclose(weighted.predict_proba(X), plain.predict_proba(X), atol=1e-6)
+
+
+def test_weighted_one_vs_rest_follows_soft_targets_and_weights():
+    from sklearn.linear_model import LogisticRegression
+
+    from newsevents.heads import WeightedOneVsRest
+
+    X = _features()[:len(TEXTS)]
+    y = np.eye(3)[CLASS]
+    soft = y.copy()
+    soft[:6, 0] = 0.5  # the teacher unsure of every sport sentence
+    estimator = LogisticRegression(C=4.0)
+    sure = WeightedOneVsRest(estimator).fit(X, y).predict_proba(X)[:6, 0]
+    unsure = WeightedOneVsRest(estimator).fit(X, soft).predict_proba(X)[:6, 0]
+    assert (unsure < sure).all()
+    light = WeightedOneVsRest(estimator).fit(
+        X, soft, sample_weight=np.r_[np.full(6, 0.1), np.ones(14)]).predict_proba(X)[:6, 0]
+    assert (light < unsure).all()  # the unsure rows weigh less: sport has less support

@@ -112,6 +112,26 @@ def test_softmax_scorer_matches_a_multiclass_pipeline(schema, table, classes, ab
         assert (expected[:, multiclass.index("policy_shift")] == 0).all()
 
 
+def test_scorer_matches_a_pipeline_trained_on_soft_targets(schema, table, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from newsevents.heads import WeightedOneVsRest
+
+    base = fitted(schema, table.iloc[:50], CONFIGS["champion-like"])
+    y = multi_hot(table, schema).astype(float)
+    y[::3] = np.random.default_rng(0).uniform(size=y[::3].shape)  # teacher scores
+    pipeline = Pipeline([("features", base.named_steps["features"]),
+                         ("classifier", WeightedOneVsRest(LogisticRegression(C=8.0)))])
+    pipeline.fit(list(table["text"]), y, classifier__sample_weight=np.linspace(0.2, 1, len(y)))
+    from_pipeline(pipeline).save(tmp_path)
+    texts = [*table["text"].sample(300, random_state=0), *UNSEEN, *PROBE_TEXTS]
+    expected = pipeline.predict_proba(texts)
+    np.testing.assert_allclose(LinearScorer.load(tmp_path).predict_proba(texts), expected,
+                               rtol=0, atol=1e-9)
+    assert expected.std(axis=0).min() > 0.01
+
+
 def test_multilabel_scorer_files_keep_format_1(schema, table, tmp_path):
     import json
 
