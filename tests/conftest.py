@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ def _single_threaded_blas():
     # Small linear models fit ~100x slower with threaded BLAS on this kind of machine.
     with threadpool_limits(limits=1):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_children():
+    # A runner started in the background (`cmd &`, nohup) ignores SIGINT, and children inherit
+    # that: the Ctrl-C tests would then test nothing. A handler (unlike an ignore) is reset to
+    # the default at exec, so the CLIs the tests start see Ctrl-C as a terminal delivers it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(scope="session")
