@@ -70,8 +70,10 @@ def learning_curve(config: ExperimentConfig, fractions: tuple[float, ...] = FRAC
         part = train[keep]
         started = time.perf_counter()
         with threadpool_limits(limits=1):
+            # Thresholds as the champion gets them: from out-of-fold scores over as many
+            # grouped folds as its cross-validation (two inner folds leave them noisy).
             model, thresholds = fit_with_thresholds(build_pipeline(config, schema), part,
-                                                    schema, config.evaluation.inner_folds,
+                                                    schema, config.evaluation.folds,
                                                     config.seed)
         pred = (model.predict_proba(list(test["text"])) >= thresholds).astype(int)
         metrics = label_metrics(y_test, pred, schema.names)
