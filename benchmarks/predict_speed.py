@@ -188,7 +188,7 @@ def stages(directory: Path, predictor: Predictor) -> dict[str, float]:
             "predict + decide": label / n, "format jsonl": fmt / n, "write": write / n}
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (Linux /proc)."""
     found, queue = [], [pid]
     while queue:
@@ -224,7 +224,7 @@ def run_for_rss(args: list[str]) -> tuple[float, float, float]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peaks: dict[int, int] = {}
     while proc.poll() is None:
-        for pid in _tree(proc.pid):
+        for pid in process_tree(proc.pid):
             peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
         time.sleep(0.02)
     wall = time.perf_counter() - start

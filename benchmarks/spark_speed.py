@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from predict_speed import write_un  # this directory is on sys.path when run as a script
+# this directory is on sys.path when run as a script
+from predict_speed import process_tree, write_un
 
 from newsevents import paths
 from newsevents.predict import ModelError, Predictor
@@ -38,19 +39,6 @@ BIN = Path(sys.executable).parent
 SUMMARY = re.compile(r"([\d,]+) articles?, ([\d,]+) sentences, ([\d,]+) failed")
 ONE_ARTICLE = ("Japan pledged $50 million in humanitarian aid to Kenya on Monday. The two "
                "leaders met in Nairobi and agreed to hold talks in Geneva next month.\n")
-
-
-def _tree(pid: int) -> list[int]:
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        try:
-            queue.extend(int(c) for c in
-                         Path(f"/proc/{current}/task/{current}/children").read_text().split())
-        except OSError:
-            continue
-    return found
 
 
 def _status(pid: int) -> tuple[str, int, int]:
@@ -74,7 +62,7 @@ def run(args: list[str], env: dict[str, str]) -> dict[str, float | str]:
         peak_sum, peaks, names = 0, {}, {}
         while proc.poll() is None:
             total = 0
-            for pid in _tree(proc.pid):
+            for pid in process_tree(proc.pid):
                 name, rss, hwm = _status(pid)
                 total += rss
                 if name:
