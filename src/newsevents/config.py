@@ -161,8 +161,9 @@ def parse_config(raw: Any, source: str = "<config>") -> ExperimentConfig:
     data_raw = _mapping(f"{source}: key 'data'", top.get("data"))
     _check_keys(f"{source}: key 'data'", data_raw, {"source", "schema", "authored", "soft_labels",
                                                     "soft_targets", "soft_weight"})
+    # A key left empty (`soft_labels:`) means "not set", not the file "None".
     data = DataConfig(**{k: v if k in ("authored", "soft_weight") else str(v)
-                         for k, v in data_raw.items()})
+                         for k, v in data_raw.items() if v is not None})
     for key in ("source", "schema", "soft_labels"):
         value = getattr(data, key)
         if not ((key == "source" and value == BUNDLED) or (key == "soft_labels" and not value)

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from newsevents.config import BUNDLED, ExperimentConfig
 from newsevents.dataset import ANNOTATED, AUTHORED, SEED, TEST, TRAIN, leaking_rows, multi_hot
-from newsevents.evaluate import fit_with_thresholds, label_metrics
+from newsevents.evaluate import decide, fit_with_thresholds, label_metrics
 from newsevents.models import build_pipeline
 from newsevents.train import load_training_table
 
@@ -70,13 +70,13 @@ def learning_curve(config: ExperimentConfig, fractions: tuple[float, ...] = FRAC
         part = train[keep]
         started = time.perf_counter()
         with threadpool_limits(limits=1):
-            # Thresholds as the champion gets them: from out-of-fold scores over as many
+            # Thresholds much as the champion gets them: from out-of-fold scores over as many
             # grouped folds as its cross-validation (two inner folds leave them noisy).
             model, thresholds = fit_with_thresholds(build_pipeline(config, schema), part,
                                                     schema, config.evaluation.folds,
                                                     config.seed)
-        pred = (model.predict_proba(list(test["text"])) >= thresholds).astype(int)
-        metrics = label_metrics(y_test, pred, schema.names)
+        pred = decide(model.predict_proba(list(test["text"])), thresholds)
+        metrics = label_metrics(y_test, pred, schema.names, schema.multiclass)
         points.append(CurvePoint(fraction, len(chosen), len(part), metrics))
         if progress:
             print(f"{fraction:>5.0%} of pool documents ({len(chosen)}), {len(part)} training "

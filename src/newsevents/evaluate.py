@@ -2,9 +2,10 @@
 
 Rules this module keeps:
 
-- only real sentences are ever scored; authored sentences are added to training folds;
+- only real sentences are ever scored; authored (and soft-labeled) sentences are added to
+  training folds;
 - a document and its near-duplicates (a fold unit) never straddle a split (see
-  :mod:`newsevents.dataset`);
+  :mod:`newsevents.groups`);
 - per-label decision thresholds are chosen on out-of-fold predictions of the *training* part of
   each fold (an inner cross-validation), never on the fold being scored;
 - a multiclass schema has no thresholds: each sentence gets its highest-scoring label, and the
@@ -62,8 +63,8 @@ def choose_thresholds(y_true: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return thresholds
 
 
-def _fit(pipeline: Pipeline, texts: list[str], y: np.ndarray, weights: np.ndarray | None
-         ) -> Pipeline:
+def fit(pipeline: Pipeline, texts: list[str], y: np.ndarray, weights: np.ndarray | None
+        ) -> Pipeline:
     """A fitted copy of ``pipeline`` (its head takes the per-row ``weights``, when given)."""
     params = {} if weights is None else {"classifier__sample_weight": weights}
     return clone(pipeline).fit(texts, y, **params)
@@ -74,7 +75,7 @@ def oof_scores(pipeline: Pipeline, texts: list[str], y: np.ndarray, table: pd.Da
     """Out-of-fold scores for every row of ``table`` (grouped, unstratified folds)."""
     scores = np.zeros(y.shape, dtype=np.float64)
     for train, test in group_folds(table, n_splits, seed, stratify=False):
-        model = _fit(pipeline, [texts[i] for i in train], y[train],
+        model = fit(pipeline, [texts[i] for i in train], y[train],
                      None if weights is None else weights[train])
         scores[test] = model.predict_proba([texts[i] for i in test])
     return scores
@@ -92,12 +93,12 @@ def fit_with_thresholds(pipeline: Pipeline, table: pd.DataFrame, schema: LabelSc
     """
     texts, y, weights = list(table["text"]), target_matrix(table, schema), sample_weights(table)
     if schema.multiclass:
-        return _fit(pipeline, texts, y, weights), None
+        return fit(pipeline, texts, y, weights), None
     oof = oof_scores(pipeline, texts, y, table, inner_folds, seed, weights)
     real = ~table["split"].isin([AUTHORED, SOFT]).to_numpy() if "split" in table else \
         np.ones(len(table), dtype=bool)
     thresholds = choose_thresholds(multi_hot(table[real], schema), oof[real])
-    return _fit(pipeline, texts, y, weights), thresholds
+    return fit(pipeline, texts, y, weights), thresholds
 
 
 def decide(scores: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:
@@ -227,8 +228,8 @@ def cross_validate(pipeline: Pipeline, real: pd.DataFrame, extra: pd.DataFrame,
                    progress: Callable[[int], None] | None = None) -> Evaluation:
     """Repeated grouped K-fold on ``real`` (documents and near-duplicates kept whole).
 
-    ``extra`` rows (authored sentences) join every training fold, except those that share a
-    fold unit with that fold's test rows, and are never scored.
+    ``extra`` rows (authored and soft-labeled sentences) join every training fold, except those
+    that share a fold unit with that fold's test rows, and are never scored.
     """
     y = multi_hot(real, schema)
     jobs = [(r, train, test) for r in range(repeats)

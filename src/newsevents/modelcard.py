@@ -161,6 +161,11 @@ def weaknesses(facts: CardFacts, metrics: Mapping[str, float]) -> list[str]:
         out.append(f"Wide uncertainty: the 95% interval of macro-F1 is {_f(low)}–{_f(high)} "
                    f"({high - low:.2f} wide), because few real sentences are scored; a "
                    "difference between models well inside that width is no evidence.")
+    if m.get("n_soft_sentences", 0) > 0:
+        out.append("Cross-validation overstates this model: its soft labels come from a teacher "
+                   "trained on every fold, so each fold's model learned from a teacher that saw "
+                   "the sentences it is scored on (`scripts/soft_label_crossfit.py` measures "
+                   "by how much); the test split is the fair figure.")
     if facts.cv_unit != "document":
         out.append("No document column: cross-validation kept only sentences (and their "
                    "near-duplicates) apart, so the scores say little about new documents.")

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -36,6 +35,8 @@ from newsevents.dataset import (
     load_labeled_file,
     load_table,
     multi_hot,
+    sample_weights,
+    target_matrix,
 )
 from newsevents.evaluate import (
     bootstrap_macro_f1,
@@ -43,6 +44,7 @@ from newsevents.evaluate import (
     classification_report_text,
     cross_validate,
     decide,
+    fit,
     label_metrics,
     misclassified,
     n_fold_jobs,
@@ -74,8 +76,8 @@ class RunResult:
     cv_unit: str = ""
     model_name: str = ""  # the registered model (one per label schema)
     tier: str = "fast"  # "accurate": needs a contextual encoder; "student": learns soft labels
-    # The final model and the held-out rows, kept (not logged) so that only the model that
-    # becomes champion is ever scored on the test split.
+    # The final model and the held-out rows, kept (not logged) so that only the model promoted
+    # in its tier (champion, student, accurate) is ever scored on the test split.
     model: Any = field(default=None, repr=False)
     thresholds: Any = field(default=None, repr=False)
     test_table: pd.DataFrame | None = field(default=None, repr=False)
@@ -217,7 +219,9 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
 
     t0 = time.perf_counter()
     training = pd.concat([real, extra], ignore_index=True)
-    model = clone(pipeline).fit(list(training["text"]), multi_hot(training, schema))
+    # The same targets and weights as the folds (soft labels may be scores or weigh less).
+    model = fit(pipeline, list(training["text"]), target_matrix(training, schema),
+                sample_weights(training))
     # The final thresholds come from the cross-validation just run: every real training
     # sentence's out-of-fold scores (mean over repeats), so no second inner search is needed.
     thresholds = None if schema.multiclass else choose_thresholds(
@@ -284,14 +288,14 @@ def _run_experiment(config: ExperimentConfig, n_jobs: int, data: TrainingData,
                       "log": t_log, "total": time.perf_counter() - started},
                      logged.run_id, logged.version, digest, cv_unit=cv_unit,
                      tier=("accurate" if metadata.get("encoders") else
-                           "student" if config.data.soft_labels else "fast"),
+                           "student" if metrics["n_soft_sentences"] else "fast"),
                      model_name=model_home(schema)[0], model=model, thresholds=thresholds,
                      test_table=table[table["split"] == TEST].reset_index(drop=True),
                      schema=schema, card=facts)
 
 
 def score_test_split(result: RunResult, n_boot: int = 1000) -> dict[str, float]:
-    """The final model's scores on the held-out test split (for the champion only)."""
+    """The final model's scores on the held-out test split (for each tier's promoted model)."""
     test = result.test_table
     if test is None or test.empty or result.schema is None:
         return {}

@@ -223,7 +223,9 @@ def test_ui_command_prints_the_runs_table_address_and_starts_mlflow(project, mon
 
     started = []
     monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
-    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    # set, then removed: monkeypatch then restores the unset state after the CLI's setdefault
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "")
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION")
     assert cli.main(["ui", "--port", "5099"]) == cli.EXIT_FAILURE  # only if execv returned
     printed = capsys.readouterr().out
     assert tracking.ui_url("http://127.0.0.1:5099") in printed
@@ -301,4 +303,9 @@ def test_a_model_trained_on_soft_labels_is_the_student_not_the_champion(project,
     # the soft-labeled model never competes with the champion: its own alias
     assert good.promoted and student.promoted
     assert tracking.champion(good.model_name)[0] == good.version
+    assert tracking.champion(good.model_name, tracking.STUDENT)[0] == student.version
+    # Without the pool text no soft label is used: a plain fast model, not a student.
+    monkeypatch.setattr(paths, "POOLS", {"fake": project / "absent.jsonl.gz"})
+    [plain] = train([load_config(project / "student.yaml")], export=False, n_jobs=1)
+    assert plain.tier == "fast" and plain.metrics["n_soft_sentences"] == 0
     assert tracking.champion(good.model_name, tracking.STUDENT)[0] == student.version
