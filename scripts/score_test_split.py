@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import pandas as pd
 
 from newsevents.dataset import TEST, load_table, multi_hot
-from newsevents.evaluate import bootstrap_macro_f1, label_metrics
+from newsevents.evaluate import bootstrap_macro_f1, decide, label_metrics
 from newsevents.labels import load_schema
 from newsevents.predict import Predictor
 
@@ -35,8 +34,8 @@ def main(argv: list[str]) -> int:
         if predictor.labels != schema.names:
             print(f"{location}: labels {predictor.labels} are not the schema's", file=sys.stderr)
             return 1
-        pred = (predictor.scores(list(test["text"])) >= predictor.thresholds).astype(np.int8)
-        metrics = label_metrics(y, pred, schema.names)
+        pred = decide(predictor.scores(list(test["text"])), predictor.thresholds)
+        metrics = label_metrics(y, pred, schema.names, schema.multiclass)
         low, high = bootstrap_macro_f1(y, [pred], test["unit_id"].to_numpy(), 1000, seed=13)
         rows.append({"model": location, **{n: round(metrics[f"f1_{n}"], 3) for n in schema.names},
                      "macro_f1": round(metrics["macro_f1"], 3),

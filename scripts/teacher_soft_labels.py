@@ -45,7 +45,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -180,7 +179,8 @@ def draw(table: pd.DataFrame, n: int, per_document: int, seed: int) -> pd.DataFr
 
 def teacher_scores(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, float]:
     """The teacher's scores, its encoder's vectors filed in the training cache chunk by chunk."""
-    pipeline = joblib.load(model_dir / "model.joblib")  # our own export, digest checked below
+    # The pipeline itself (to file the encoder's vectors as it goes), its sha256 checked by load.
+    pipeline = Predictor.load(model_dir, engine="sklearn").model
     (encoder,) = encoders_used(pipeline)
     step = ContextualEmbeddings(encoder["name"], cache_dir=str(paths.ENCODER_CACHE)).fit([])
     if step.digest_ != encoder["sha256"]:

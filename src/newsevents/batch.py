@@ -178,8 +178,6 @@ def chunk_articles(articles: Iterable[Article], max_chars: int = CHUNK_CHARS
         yield chunk
 
 
-# --------------------------------------------------------------------------- formatting
-
 # --------------------------------------------------------------------------- labeling
 
 @dataclass

@@ -88,7 +88,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                    "experiments/ marked default: true), log each run to MLflow, "
                                    "move the 'champion' alias if the best run beats it, and "
                                    "export the champion to models/champion/ (a model on another "
-                                   "label schema: models/<schema name>/champion/).")
+                                   "label schema: models/<schema name>/champion/; the best "
+                                   "soft-label or encoder model: models/student/ or "
+                                   "models/accurate/).")
     p.add_argument("configs", nargs="*", type=Path, help="experiment YAML files")
     p.add_argument("--no-export", action="store_true",
                    help="do not export the champion to models/champion/")

@@ -1,8 +1,8 @@
 """Labeled rows as output: formats, columns, one row per sentence or article, atomic files.
 
 Output goes to a temporary file beside the target, renamed into place only when the writer
-closes without an error, so a reader never sees half a file (the batch and Spark engines
-share this).
+closes without an error, so a reader never sees half a file. (The Spark engine stages and
+commits its directories its own way, in :mod:`newsevents.spark.output`.)
 """
 
 from __future__ import annotations

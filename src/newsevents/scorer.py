@@ -262,7 +262,7 @@ class LinearScorer:
         self.link = link
         self.columns = columns
         self.n_labels = n_labels
-        # Each block's slice of the weights, as (width, n_labels) for a row-major product.
+        # Each block's slice of the weights, as (width, n_outputs) for a row-major product.
         edges = np.cumsum([0] + [b.width for b in self.blocks])
         self._weights = [np.ascontiguousarray(coef[:, a:b].T) for a, b in pairwise(edges)]
 

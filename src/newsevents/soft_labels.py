@@ -9,7 +9,7 @@ at training time (sentence ids are hashes of the normalised text, so they match)
 pools are absent the source is skipped with one line saying so.
 
 Soft-labeled sentences join training folds only; they are never scored (see
-:func:`newsevents.dataset.add_soft_rows` for how they are kept apart from held-out sentences).
+:func:`newsevents.dataset.add_soft_labels` for how they are kept apart from held-out sentences).
 """
 
 from __future__ import annotations

@@ -165,7 +165,6 @@ def _signature(labels: list[str]) -> ModelSignature:
 
 def _requirements(model_dir: Path) -> list[str]:
     # Given explicitly: MLflow's requirement inference costs seconds per logged model.
-    import json
     from importlib.metadata import version
 
     names = ["scikit-learn", "numpy", "pandas", "joblib", "nupunkt", "model2vec", "pyyaml"]
@@ -398,8 +397,5 @@ def spark_udf(spark: Any, model_uri: str = f"models:/{REGISTERED_MODEL}@{CHAMPIO
     the model's signature. ``newsevents.spark.apply_pyfunc_udf`` turns it into the local
     engine's columns. ``env_manager="local"``: executors use the Python Spark gives them.
     """
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _connect()
     return mlflow.pyfunc.spark_udf(spark, model_uri, env_manager=env_manager)

@@ -108,6 +108,7 @@ def test_fetched_model_removed_when_predict_is_terminated(store, tmp_path, large
         while not any(out.glob(".*.part")) and time.monotonic() < deadline:
             assert process.poll() is None, process.stderr.read()
             time.sleep(0.05)
+        assert any(out.glob(".*.part")), "no partial output after 120 s"
         assert list(scratch.iterdir()), "the model was not fetched into TMPDIR"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)

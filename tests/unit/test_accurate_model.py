@@ -56,7 +56,7 @@ def test_predictor_serves_it_from_arrays(accurate_dir, table):
                                rtol=0, atol=1e-5)
 
 
-def test_cli_predict_takes_an_accurate_model(accurate_dir, tmp_path, capsys):
+def test_cli_predict_takes_an_accurate_model(accurate_dir, tmp_path):
     from newsevents.cli import main
 
     directory, _ = accurate_dir
@@ -64,8 +64,12 @@ def test_cli_predict_takes_an_accurate_model(accurate_dir, tmp_path, capsys):
     out = tmp_path / "labels.jsonl"
     assert main(["predict", str(article), "--model", str(directory), "-o", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert rows and all(set(r["labels"]) <= set(json.loads(
-        (directory / "metadata.json").read_text())["labels"]) for r in rows)
+    # the same labels and scores as the Python API gives for the article's sentences
+    expected = Predictor.load(directory).predict([row["text"] for row in rows])
+    assert rows and [r["labels"] for r in rows] == [p.labels for p in expected]
+    for row, prediction in zip(rows, expected, strict=True):
+        assert {k[len("score_"):]: v for k, v in row.items() if k.startswith("score_")} == \
+            pytest.approx(prediction.scores, abs=1e-4)
 
 
 def test_missing_or_other_encoder_is_one_clear_error(accurate_dir, tiny_encoder, tmp_path,

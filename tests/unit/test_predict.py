@@ -184,7 +184,7 @@ def test_prediction_path_stays_lean(tiny_model_dir):
 
 
 # Not even on a branch that a run may not take (a lazy import inside a function counts).
-PREDICTION_MODULES = ("predict", "batch", "corpus", "scorer", "lexicon")
+PREDICTION_MODULES = ("predict", "batch", "output", "corpus", "scorer", "lexicon")
 TRAINING_SIDE = ("mlflow", "datasets", "newsevents.tracking", "newsevents.train",
                  "newsevents.evaluate", "newsevents.models", "newsevents.dataset",
                  "newsevents.config", "newsevents.modelcard")

@@ -3,7 +3,8 @@
 Articles reach :func:`newsevents.batch.label_articles`, the function the local engine labels
 with, in chunks of :data:`newsevents.batch.CHUNK_CHARS` characters. The model's files are
 broadcast once; each Python worker writes them to a scratch directory and loads them (digests
-checked) the first time it labels, then keeps the model for its later tasks. A record that
+checked) the first time it labels, then keeps the model for its later tasks (an accurate-tier
+model's encoder is not broadcast: it must be installed where the executors run). A record that
 cannot be labeled becomes an error row (article id and a one-line reason), never a failed job.
 """
 
